@@ -1,5 +1,5 @@
 """Application factory: settings, database (migrated to head), cache, job queue,
-scheduler and the /api/v1 blueprints."""
+scheduler, the /api/v1 blueprints and the web UI."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ _TESTING_ISOLATED = ("data_dir", "database_url", "redis_url")
 def create_app(config: Mapping[str, Any] | None = None, *, testing: bool = False) -> Flask:
     settings = _build_settings(config, testing)
     configure_logging(settings)
-    app = Flask(__name__, static_folder="web/static", template_folder="web/templates")
+    app = Flask(__name__, static_folder=None)
     app.config["TESTING"] = testing
     app.config["JSON_SORT_KEYS"] = False
     app.settings = settings  # type: ignore[attr-defined]
@@ -61,6 +61,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, testing: bool = False
     from routes import register_blueprints
 
     register_blueprints(app)
+    from web import register_web
+
+    register_web(app)
     return app
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, render_template, request
+from markupsafe import escape
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -62,8 +63,28 @@ class ServiceUnavailable(ApiError):
 
 def error_response(status: int, code: str, message: str,
                    details: dict[str, Any] | None = None) -> tuple[Response, int]:
+    if _wants_page():
+        return _error_page(status, code, message)
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return jsonify(body), status
+
+
+def _wants_page() -> bool:
+    """Browser UI paths get an HTML error page; the API and /metrics keep JSON."""
+    if not has_request_context():
+        return False
+    path = request.path
+    return not (path == "/api" or path.startswith("/api/") or path == "/metrics")
+
+
+def _error_page(status: int, code: str, message: str) -> tuple[Response, int]:
+    title = code.replace("_", " ").capitalize()
+    try:
+        html = render_template("error.html", status=status, title=title, message=message)
+    except Exception:  # the page itself failing must still answer
+        log.exception("error page could not be rendered")
+        html = f"<h1>{status} {escape(title)}</h1><p>{escape(message)}</p>"
+    return Response(html, status=status, mimetype="text/html"), status
 
 
 def register_error_handlers(app: Flask) -> None:

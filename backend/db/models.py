@@ -312,3 +312,42 @@ class HistoryEvent(Base):
     score: Mapped[int | None] = mapped_column(Integer, nullable=True)
     path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WebUser(Base):
+    """Who may log in to the web UI; the password is kept only as a salted hash."""
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class AppSetting(Base):
+    """Values kept by the application itself: settings saved from the web UI (as JSON,
+    below environment variables in priority) and generated secrets such as the session key."""
+
+    __tablename__ = "app_settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value_json: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class ProviderStatsBucket(Base):
+    """Provider Stats over time: one row per provider and time bucket, for the chart."""
+
+    __tablename__ = "provider_stats_history"
+
+    provider: Mapped[str] = mapped_column(String(50), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    searches: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[int] = mapped_column(Integer, default=0)
+    cache_hits: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    response_ms_total: Mapped[float] = mapped_column(Float, default=0.0)
+    response_count: Mapped[int] = mapped_column(Integer, default=0)
+    response_samples_json: Mapped[str] = mapped_column(Text, default="[]")

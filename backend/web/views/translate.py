@@ -1,0 +1,13 @@
+"""Translate page (placeholder until the page is built)."""
+
+from __future__ import annotations
+
+from flask import render_template
+from flask.typing import ResponseReturnValue
+
+from web.blueprint import bp
+
+
+@bp.get("/translate")
+def translate() -> ResponseReturnValue:
+    return render_template("placeholder.html", page_title="Translate", active_page="translate")
