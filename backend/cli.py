@@ -613,6 +613,44 @@ def db_upgrade(as_json: bool) -> None:
         click.echo(f"database upgraded from {before or 'empty'} to revision {after}")
 
 
+# -- user ------------------------------------------------------------------------------
+
+
+@cli.group()
+def user() -> None:
+    """The web UI's login."""
+
+
+@user.command("set-password")
+@click.option("--username", default="admin", show_default=True,
+              help="Account to set; made when it does not exist.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of stdin instead of prompting.")
+def user_set_password(username: str, password_stdin: bool) -> None:
+    """Set the web UI password (also the way back in after forgetting it)."""
+    from db import Database
+    from db.migrate import upgrade_to_head
+    from web.accounts import AccountError, set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True,
+                                confirmation_prompt="Repeat the password")
+    settings = load_settings()
+    database = Database(settings.effective_database_url,
+                        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        upgrade_to_head(database)
+        created = set_password(database, username, password)
+    except AccountError as exc:
+        fail(str(exc), code=2)
+    finally:
+        database.dispose()
+    click.echo(f"account {username!r} {'created' if created else 'password changed'}; "
+               "other sessions of it are logged out")
+
+
 # -- config ---------------------------------------------------------------------------
 
 

@@ -151,6 +151,37 @@ def test_subprocess_db_upgrade(data_dir: Path) -> None:
     assert f"to revision {head_revisions()[0]}" in done.stdout
 
 
+# -- user -------------------------------------------------------------------------------
+
+
+def test_user_set_password_creates_then_changes_the_login(runner: CliRunner,
+                                                          data_dir: Path) -> None:
+    from db import Database
+    from web.accounts import verify_login
+
+    made = runner.invoke(cli, ["user", "set-password", "--password-stdin"],
+                         input="first secret 1\n", catch_exceptions=False)
+    assert made.exit_code == 0, made.output
+    assert "'admin' created" in made.stdout
+    changed = runner.invoke(cli, ["user", "set-password"],
+                            input="second secret 2\nsecond secret 2\n",
+                            catch_exceptions=False)
+    assert changed.exit_code == 0, changed.output
+    assert "password changed" in changed.stdout
+    database = Database(f"sqlite:///{data_dir / 'sublarr.db'}")
+    try:
+        assert verify_login(database, "admin", "second secret 2")
+        assert not verify_login(database, "admin", "first secret 1")
+    finally:
+        database.dispose()
+
+
+def test_user_set_password_refuses_a_short_password(runner: CliRunner) -> None:
+    short = runner.invoke(cli, ["user", "set-password", "--password-stdin"], input="abc\n")
+    assert short.exit_code == 2
+    assert "at least 8 characters" in short.output
+
+
 # -- jobs -------------------------------------------------------------------------------
 
 
