@@ -76,9 +76,9 @@ def process_wanted_item(item_id: int) -> dict[str, Any]:
     started = _begin(database, settings, item_id)
     if started is None:
         return {"item": item_id, "status": "skipped"}
-    query, language, variant, upgrade = started
+    query, language, variant, upgrade, languages = started
     try:
-        return _search(app, item_id, query, language, variant, upgrade)
+        return _search(app, item_id, query, language, variant, upgrade, languages)
     except Exception as exc:
         log.exception("wanted item %s: search failed", item_id)
         _finish_without(database, settings, item_id, f"{type(exc).__name__}: {exc}",
@@ -87,7 +87,7 @@ def process_wanted_item(item_id: int) -> dict[str, Any]:
 
 
 def _begin(database: Database, settings: Settings, item_id: int
-           ) -> tuple[VideoQuery, str, str, bool] | None:
+           ) -> tuple[VideoQuery, str, str, bool, list[str]] | None:
     with database.session() as session:
         item = session.get(WantedItem, item_id)
         if item is None or item.status in ("ignored", "failed"):
@@ -106,7 +106,18 @@ def _begin(database: Database, settings: Settings, item_id: int
         item.last_search_at = item.updated_at = utcnow()
         owner = (session.get(Series, media.series_id) if media.series_id
                  else session.get(Movie, media.movie_id) if media.movie_id else None)
-        return build_query(media, owner, item.variant), item.language, item.variant, upgrade
+        return (build_query(media, owner, item.variant), item.language, item.variant,
+                upgrade, search_languages(session, item))
+
+
+def search_languages(session: Any, item: WantedItem) -> list[str]:
+    """Every language wished for this file and variant, not only the item's own: the
+    providers answer all of them in one request, and the file's other items then find
+    that answer in the provider cache instead of asking again."""
+    siblings = session.scalars(select(WantedItem.language).where(
+        WantedItem.media_file_id == item.media_file_id, WantedItem.variant == item.variant,
+        WantedItem.status != "ignored"))
+    return sorted({item.language, *siblings})
 
 
 def upgradable(session: Any, settings: Settings, item: WantedItem, media: MediaFile) -> bool:
@@ -157,14 +168,16 @@ def build_query(media: MediaFile, owner: Series | Movie | None, variant: str) ->
 
 
 def _search(app: Flask, item_id: int, query: VideoQuery, language: str, variant: str,
-            upgrade: bool) -> dict[str, Any]:
+            upgrade: bool, languages: list[str]) -> dict[str, Any]:
+    from providers.matching import language_matches
     from providers.scoring import min_score_for
 
     database: Database = app.database  # type: ignore[attr-defined]
     settings: Settings = app.settings  # type: ignore[attr-defined]
     manager = app.provider_manager  # type: ignore[attr-defined]
-    outcome = manager.search(query, [language])
-    candidates = [r for r in outcome.results if _fits(r, variant)]
+    outcome = manager.search(query, languages)
+    candidates = [r for r in outcome.results
+                  if language_matches(r.language, {language}) and _fits(r, variant)]
     if upgrade:
         candidates = _better_than_current(database, settings, item_id, candidates)
     best = manager.download_best(query, candidates, min_score=min_score_for(query, settings))

@@ -36,10 +36,12 @@ archives (season packs are rarely named by episode).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from cache.memory import MemoryCacheBackend
 from providers.base import (
     BadResponse,
     Provider,
@@ -59,6 +61,8 @@ DEFAULT_URL = "https://jimaku.cc"
 SUBTITLE_FORMATS = {"ass": "ass", "ssa": "ssa", "srt": "srt", "vtt": "vtt", "sub": "sub"}
 ARCHIVE_FORMATS = frozenset({"zip", "rar", "7z"})
 MAX_ENTRIES = 3
+ENTRY_MEMO_SIZE = 512
+ENTRY_MEMO_SECONDS = 6 * 3600
 # A cheap authenticated call for "test connection": AniList id 1 is a long-finished
 # series, so the answer is tiny and stable.
 PROBE_ANILIST_ID = 1
@@ -113,6 +117,11 @@ class JimakuProvider(Provider):
         self.max_entries = max_entries
         self.http = ProviderHttp(self.name, base_url=self.base_url, timeout=timeout,
                                  headers={"Authorization": self.api_key})
+        # Which entry an AniList id or a title is changes rarely, and every episode of a
+        # season asks again: remembering it halves the requests of a season's searches
+        # (Jimaku's rate limit is per key). Only non-empty answers are kept.
+        self._entry_memo = MemoryCacheBackend(max_entries=ENTRY_MEMO_SIZE,
+                                              default_ttl=ENTRY_MEMO_SECONDS)
 
     @classmethod
     def from_settings(cls, settings: Any) -> JimakuProvider:
@@ -175,9 +184,16 @@ class JimakuProvider(Provider):
         return (exact or entries[:1])[: self.max_entries]
 
     def _search_entries(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        memo_key = json.dumps(params, sort_keys=True, default=str)
+        remembered = self._entry_memo.get(memo_key)
+        if remembered is not None:
+            return list(json.loads(remembered))
         data = self.http.get_json("/api/entries/search", params=params)
-        return [entry for entry in _json_list(self.name, data, "entries")
-                if isinstance(entry, dict) and isinstance(entry.get("id"), int)]
+        entries = [entry for entry in _json_list(self.name, data, "entries")
+                   if isinstance(entry, dict) and isinstance(entry.get("id"), int)]
+        if entries:
+            self._entry_memo.set(memo_key, json.dumps(entries))
+        return entries
 
     def _files(self, entry: dict[str, Any], query: VideoQuery) -> list[dict[str, Any]]:
         flags = entry.get("flags") or {}

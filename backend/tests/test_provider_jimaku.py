@@ -142,6 +142,22 @@ def test_search_by_anilist_id_sends_the_raw_key_on_every_call(
                for r in server.requests)
 
 
+def test_the_entry_of_a_series_is_looked_up_once_for_all_its_episodes(
+        server: FakeServer) -> None:
+    provider = make(server)
+    fourth = provider.search(episode(4, anilist_id=990001), ["ja"])
+    fifth = provider.search(episode(5, anilist_id=990001), ["ja"])
+    assert names(fourth) == [f"[Kaze-Subs] {SERIES} - 04 (1080p) [1A2B3C4D].ass"]
+    assert len(fifth) == 5
+    assert server.count("/api/entries/search") == 1
+    assert [c.args for c in server.calls("/api/entries/3101/files")] == [
+        {"episode": "4"}, {"episode": "5"}]
+    # An unknown id is asked again next time: nothing empty is remembered.
+    provider.search(episode(5, anilist_id=424242), ["ja"])
+    provider.search(episode(5, anilist_id=424242), ["ja"])
+    assert server.count("/api/entries/search") == 1 + 2 * 2
+
+
 def test_search_by_name_without_anilist_id(server: FakeServer) -> None:
     results = make(server).search(episode(), ["ja"])
     assert [c.args for c in server.calls("/api/entries/search")] == [

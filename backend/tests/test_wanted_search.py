@@ -221,3 +221,34 @@ def test_an_upgrade_leaves_the_file_alone_when_nothing_is_clearly_better(
         assert not any(p.suffix == ".ass" for p in old.parent.iterdir())
     finally:
         close_app(app)
+
+
+def test_the_other_languages_of_a_file_come_from_the_first_search(
+        tmp_path: Path, media: Path, world: World) -> None:
+    app = start(tmp_path, media, default_languages=["en", "de"], **world.settings())
+    try:
+        database: Database = app.database  # type: ignore[attr-defined]
+        series = add_series(database, media, **frieren_fields())
+        add_episode(database, media, series, 6)
+        refresh_wanted(database, app.settings)  # type: ignore[attr-defined]
+        english, german = sorted(items(database), key=lambda row: row.language != "en")
+        assert (english.language, german.language) == ("en", "de")
+        world.reset_counts()
+        search(app, english.id)
+        searches = {"subdl": "/api/v1/subtitles", "podnapisi": "/subtitles/search/advanced",
+                    "opensubtitles": "/api/v1/subtitles", "animetosho": "/json"}
+        asked = {name: world.servers[name].count(path) for name, path in searches.items()}
+        assert all(count >= 1 for count in asked.values()), asked
+        # The search asked for both languages at once ...
+        (subdl_search,) = world.servers["subdl"].calls("/api/v1/subtitles")
+        assert set(subdl_search.args["languages"].split(",")) == {"EN", "DE"}
+        search(app, german.id)
+        # ... so the German item found its candidates in the cache and only downloaded.
+        again = {name: world.servers[name].count(path) for name, path in searches.items()}
+        assert again == asked
+        found = item(database, german.id)
+        assert found.status == "found" and found.language == "de"
+        assert line(found.provider or "", 6, "de") in Path(
+            found.subtitle_path or "").read_text(encoding="utf-8")
+    finally:
+        close_app(app)
