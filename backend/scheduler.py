@@ -297,6 +297,20 @@ class Scheduler:
                                      due=time.monotonic() + first)
         self._wake.set()
 
+    def set_interval(self, name: str, interval_seconds: float) -> bool:
+        """Change a registered task's interval (a setting saved from the web UI); its
+        next run comes no later than one new interval from now. False if unknown."""
+        if interval_seconds <= 0:
+            raise ValueError(f"task {name!r}: interval_seconds must be positive")
+        with self._lock:
+            task = self._tasks.get(name)
+            if task is None:
+                return False
+            task.interval = float(interval_seconds)
+            task.due = min(task.due, time.monotonic() + task.interval)
+        self._wake.set()
+        return True
+
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
         if not self.enabled:
@@ -486,6 +500,16 @@ def purge_provider_cache(app: Flask) -> int:
     return deleted
 
 
+def purge_provider_stats_history(app: Flask) -> int:
+    """Delete Provider Stats chart buckets older than HISTORY_KEEP (a week)."""
+    from db.repositories.provider_history import HISTORY_KEEP, ProviderHistoryRepository
+
+    deleted = ProviderHistoryRepository(app.database).purge(HISTORY_KEEP)  # type: ignore[attr-defined]
+    if deleted:
+        log.info("purged %d provider stats history buckets", deleted)
+    return deleted
+
+
 def reconcile_jobs(app: Flask) -> dict[str, int]:
     """Repair the jobs table against the queue engine (e.g. re-enqueue after a flush)."""
     return app.job_queue.reconcile()  # type: ignore[attr-defined, no-any-return]
@@ -499,6 +523,8 @@ def create_scheduler(app: Flask) -> Scheduler:
     scheduler.register("purge job records", purge_every, purge_job_records, run_at_start=True)
     scheduler.register("purge provider cache", purge_every, purge_provider_cache,
                        run_at_start=True)
+    scheduler.register("purge provider stats history", purge_every,
+                       purge_provider_stats_history)
     scheduler.register("reconcile jobs", settings.job_reconcile_interval, reconcile_jobs)
     from wanted_search import search_wanted_task, sync_library_task
 

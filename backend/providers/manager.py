@@ -576,6 +576,7 @@ class ProviderManager:
                 "downloads_failed": record.downloads_failed if record else 0,
                 "failures": dict(record.failures) if record else {},
                 "mean_ms": round_ms(record.average_response_ms) if record else None,
+                "p50_ms": round_ms(record.p50_response_ms) if record else None,
                 "p95_ms": round_ms(record.p95_response_ms) if record else None,
                 "last_success": iso(record.last_success_at) if record else None,
                 "last_failure": iso(record.last_failure_at) if record else None,

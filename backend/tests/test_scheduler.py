@@ -354,8 +354,8 @@ def test_create_app_builds_but_does_not_start_the_scheduler(app: Flask) -> None:
     assert status["lease"] == "database"
     assert status["holder"] is None
     assert {t["name"] for t in status["tasks"]} == {
-        "purge job records", "purge provider cache", "reconcile jobs", "search wanted",
-        "sync library"}
+        "purge job records", "purge provider cache", "purge provider stats history",
+        "reconcile jobs", "search wanted", "sync library"}
     with app.database.session() as session:  # type: ignore[attr-defined]
         assert session.scalars(select(SchedulerLease)).all() == []
 

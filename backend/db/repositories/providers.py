@@ -8,7 +8,6 @@ bounded list of response times are updated under a row lock for the same reason.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, cast
@@ -19,6 +18,7 @@ from sqlalchemy.engine import Connection
 from db import Database
 from db.models import ProviderStats, utcnow
 from db.repositories._upsert import upsert
+from db.repositories.provider_history import nearest_rank, record_bucket
 
 _T = cast(Table, ProviderStats.__table__)
 ERROR_LIMIT = 1000
@@ -51,12 +51,14 @@ class ProviderStatsRecord:
         return self.response_ms_total / self.response_count if self.response_count else None
 
     @property
+    def p50_response_ms(self) -> float | None:
+        """Median (nearest rank) of the latest SAMPLE_LIMIT response times."""
+        return nearest_rank(self.response_samples, 0.50)
+
+    @property
     def p95_response_ms(self) -> float | None:
         """95th percentile (nearest rank) of the latest SAMPLE_LIMIT response times."""
-        if not self.response_samples:
-            return None
-        ordered = sorted(self.response_samples)
-        return ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)]
+        return nearest_rank(self.response_samples, 0.95)
 
 
 _JSON_FIELDS = ("failures", "response_samples")
@@ -87,6 +89,9 @@ class ProviderStatsDelta:
     downloads_failed: int = 0
     circuit_state: str | None = None
     throttled_until: datetime | None = _UNSET
+    # When the first event in it happened: the history bucket it is counted in. Not
+    # compared, so `empty` still means "nothing happened".
+    at: datetime = field(default_factory=utcnow, compare=False)
 
     def merge(self, other: ProviderStatsDelta) -> None:
         """Fold a later delta into this one."""
@@ -130,9 +135,11 @@ class ProviderStatsRepository:
             return [_record(row) for row in conn.execute(select(_T).order_by(_T.c.provider))]
 
     def apply(self, delta: ProviderStatsDelta) -> None:
-        """Add a delta to the provider's row (created if missing) in one transaction."""
+        """Add a delta to the provider's row (created if missing) and to its history
+        bucket, in one transaction."""
         with self.db.engine.begin() as conn:
             self._apply_counters(conn, delta)
+            record_bucket(conn, delta)
             if delta.failures or delta.response_ms:
                 self._apply_lists(conn, delta)
             state: dict[str, Any] = {}
