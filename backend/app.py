@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask
 
+import settings_store
 from auth import resolve_api_key
 from cache import create_cache_backend
 from config import Settings, load_settings
@@ -26,18 +27,28 @@ log = logging.getLogger("sublarr")
 _TESTING_ISOLATED = ("data_dir", "database_url", "redis_url")
 
 
+# Where create_app keeps the mapping it was given (after testing defaults), so that a
+# save from the web UI resolves the settings again with the same top layer.
+OVERRIDES_KEY = "SUBLARR_OVERRIDES"
+
+
 def create_app(config: Mapping[str, Any] | None = None, *, testing: bool = False) -> Flask:
-    settings = _build_settings(config, testing)
+    overrides = _overrides(config, testing)
+    # The database's place comes from the file, environment or mapping, never from the
+    # database; the values saved from the web UI are layered in once it is open.
+    settings = load_settings(overrides)
     configure_logging(settings)
     app = Flask(__name__, static_folder=None)
     app.config["TESTING"] = testing
     app.config["JSON_SORT_KEYS"] = False
-    app.settings = settings  # type: ignore[attr-defined]
+    app.config[OVERRIDES_KEY] = overrides
 
     database = Database(settings.effective_database_url,
                         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     upgrade_to_head(database)
     app.database = database  # type: ignore[attr-defined]
+    settings = settings_store.resolve(overrides, database)
+    app.settings = settings  # type: ignore[attr-defined]
     app.api_key = resolve_api_key(settings)  # type: ignore[attr-defined]
 
     app.cache_backend = create_cache_backend(  # type: ignore[attr-defined]
@@ -45,11 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, testing: bool = False
         default_ttl=settings.cache_default_ttl, key_prefix=settings.redis_key_prefix,
         socket_timeout=settings.redis_socket_timeout,
     )
-    from providers import ProviderManager
-
-    app.provider_manager = ProviderManager(  # type: ignore[attr-defined]
-        settings=settings, database=database,
-        cache_backend=app.cache_backend)  # type: ignore[attr-defined]
+    app.provider_manager = _provider_manager(app, settings)  # type: ignore[attr-defined]
     app.job_queue = create_job_queue(settings, database)  # type: ignore[attr-defined]
     app.job_queue.bind_app(app)  # type: ignore[attr-defined]
 
@@ -78,7 +85,42 @@ def close_app(app: Flask, *, wait: bool = True) -> None:
     app.database.dispose()  # type: ignore[attr-defined]
 
 
-def _build_settings(config: Mapping[str, Any] | None, testing: bool) -> Settings:
+def _provider_manager(app: Flask, settings: Settings) -> Any:
+    from providers import ProviderManager
+
+    return ProviderManager(settings=settings, database=app.database,  # type: ignore[attr-defined]
+                           cache_backend=app.cache_backend)  # type: ignore[attr-defined]
+
+
+# Scheduled tasks whose interval is an editable setting.
+_TASK_INTERVALS = {"search wanted": "wanted_search_interval",
+                   "sync library": "library_sync_interval"}
+
+
+def apply_settings(app: Flask, settings: Settings) -> None:
+    """Put settings saved from the web UI into force in this process: app.settings is
+    read per request and per job (searches, translations, syncs); the provider manager
+    reads its settings when built, so a new one replaces it; scheduled intervals follow.
+    RQ workers elsewhere pick the saved values up when they next start."""
+    previous = app.settings  # type: ignore[attr-defined]
+    app.settings = settings  # type: ignore[attr-defined]
+    old_manager = app.provider_manager  # type: ignore[attr-defined]
+    app.provider_manager = _provider_manager(app, settings)  # type: ignore[attr-defined]
+    old_manager.close()
+    scheduler = app.scheduler  # type: ignore[attr-defined]
+    if scheduler is None:
+        return
+    for task, name in _TASK_INTERVALS.items():
+        if settings[name] != previous[name]:
+            scheduler.set_interval(task, settings[name])
+
+
+def saved_settings_overrides(app: Flask) -> dict[str, Any]:
+    """The create_app mapping this app was built with."""
+    return dict(app.config.get(OVERRIDES_KEY) or {})
+
+
+def _overrides(config: Mapping[str, Any] | None, testing: bool) -> dict[str, Any]:
     overrides = dict(config or {})
     if testing:
         given = {k.lower() for k in overrides}
@@ -90,7 +132,7 @@ def _build_settings(config: Mapping[str, Any] | None, testing: bool) -> Settings
         if "data_dir" in defaults:
             defaults["data_dir"] = tempfile.mkdtemp(prefix="sublarr-test-")
         overrides = {**defaults, **overrides}
-    return load_settings(overrides)
+    return overrides
 
 
 def configure_logging(settings: Settings) -> None:

@@ -2,8 +2,9 @@
 
 Defaults, validation, the README table and ``sublarr config show`` all come from
 ``SETTINGS`` below. Values are read, in rising priority, from the defaults, an
-optional TOML config file (``SUBLARR_CONFIG_FILE``), ``SUBLARR_*`` environment
-variables and the mapping handed to ``create_app``.
+optional TOML config file (``SUBLARR_CONFIG_FILE``), the values saved from the web UI
+(``stored``, the ``app_settings`` table; see settings_store.py), ``SUBLARR_*``
+environment variables and the mapping handed to ``create_app``.
 """
 
 from __future__ import annotations
@@ -368,6 +369,8 @@ class Settings:
     """Resolved settings; attribute access by setting name."""
 
     values: dict[str, Any] = field(default_factory=dict)
+    # Where each value came from: "default", "file", "stored", "env" or "override".
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -452,9 +455,13 @@ def _read_config_file(path: str) -> dict[str, Any]:
 
 
 def load_settings(
-    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+    *, stored: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Resolve every setting; raise ConfigError naming the first bad one."""
+    """Resolve every setting; raise ConfigError naming the first bad one.
+
+    `stored` holds values saved from the web UI: above the config file, below the
+    environment and `overrides`."""
     env = os.environ if environ is None else environ
     overrides = dict(overrides or {})
     unknown = sorted(k for k in overrides if k.lower() not in SETTINGS_BY_NAME)
@@ -462,24 +469,29 @@ def load_settings(
         raise ConfigError(f"unknown setting(s) {', '.join(unknown)}")
     file_values = _read_config_file(env[ENV_PREFIX + "CONFIG_FILE"]) if env.get(
         ENV_PREFIX + "CONFIG_FILE") else {}
+    stored = stored or {}
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     for setting in SETTINGS:
         raw: Any = setting.default
-        source = ""
+        origin, where = "default", ""
         if setting.name in file_values:
-            raw = file_values[setting.name]
-            source = f" (key {setting.name!r} in {env[ENV_PREFIX + 'CONFIG_FILE']})"
+            raw, origin = file_values[setting.name], "file"
+            where = f" (key {setting.name!r} in {env[ENV_PREFIX + 'CONFIG_FILE']})"
+        if setting.name in stored:
+            raw, origin, where = stored[setting.name], "stored", " (saved in the web UI)"
         if setting.env_var in env:
-            raw, source = env[setting.env_var], ""
+            raw, origin, where = env[setting.env_var], "env", ""
         for key in (setting.name, setting.name.upper()):
             if key in overrides:
-                raw, source = overrides[key], ""
+                raw, origin, where = overrides[key], "override", ""
         try:
             values[setting.name] = setting.parse(raw)
         except ConfigError as exc:
-            raise ConfigError(f"{exc}{source}") from None
+            raise ConfigError(f"{exc}{where}") from None
+        sources[setting.name] = origin
     _validate_retry_delays(values)
-    return Settings(values)
+    return Settings(values, sources)
 
 
 def settings_table_markdown() -> str:
