@@ -26,6 +26,7 @@ Diaoul/subliminal#916 and the clients that use it):
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 from urllib.parse import quote, urljoin
 
@@ -49,6 +50,7 @@ DEFAULT_URL = "https://www.podnapisi.net"
 SEARCH_PATH = "subtitles/search/advanced"
 JSON = {"Accept": "application/json"}
 SERIES_TYPES = ("tv-series", "mini-series")
+MAX_PARALLEL_LANGUAGES = 4  # the site is small; a burst of more would look like abuse
 
 
 class PodnapisiProvider(Provider):
@@ -74,15 +76,27 @@ class PodnapisiProvider(Provider):
         base = _search_params(query)
         if base is None:
             return []
+        codes = sorted({code for code in map(_language, languages) if code})
         results: list[SubtitleResult] = []
         seen: set[str] = set()
-        for language in sorted({code for code in map(_language, languages) if code}):
-            for item in self._search_language([*base, ("language", language)]):
+        for language, items in zip(codes, self._search_languages(base, codes), strict=True):
+            for item in items:
                 result = self._result(item, query, language)
                 if result is not None and result.id not in seen:
                     seen.add(result.id)
                     results.append(result)
         return results
+
+    def _search_languages(self, base: list[tuple[str, str]],
+                          codes: list[str]) -> list[list[Any]]:
+        """One search per language (the site takes one at a time), asked side by side
+        so that two languages cost one round trip, not two."""
+        if len(codes) <= 1:
+            return [self._search_language([*base, ("language", code)]) for code in codes]
+        with ThreadPoolExecutor(max_workers=min(len(codes), MAX_PARALLEL_LANGUAGES),
+                                thread_name_prefix="podnapisi") as pool:
+            return list(pool.map(
+                lambda code: self._search_language([*base, ("language", code)]), codes))
 
     def _search_language(self, params: list[tuple[str, str]]) -> list[Any]:
         items: list[Any] = []

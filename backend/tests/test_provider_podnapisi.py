@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import requests
@@ -96,9 +98,29 @@ def test_episode_search_sends_json_accept_and_the_documented_parameters(
         assert call.headers.get("User-Agent") == USER_AGENT
     series = [("keywords", "Breaking Bad"), ("seasons", "1"), ("episodes", "2"),
               ("movie_type", "tv-series"), ("movie_type", "mini-series"), ("year", "2008")]
-    assert fake.searches == [[*series, ("language", "en")], [*series, ("language", "sl")]]
+    # Asked side by side, so in either order.
+    assert sorted(fake.searches) == [[*series, ("language", "en")],
+                                     [*series, ("language", "sl")]]
     # The movie with the series' name and the other episode are not this episode.
     assert set(results) == {"bB12", "bB12e"}
+
+
+def test_the_languages_are_asked_side_by_side(fake: FakePodnapisi) -> None:
+    # Each search waits at a barrier for the other: asked one after the other, the first
+    # would time out there and the site would answer 500.
+    barrier = threading.Barrier(2, timeout=5)
+    site = fake.app.wsgi_app
+
+    def meet_then_answer(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] == SEARCH:
+            barrier.wait()
+        return site(environ, start_response)
+
+    fake.app.wsgi_app = meet_then_answer  # type: ignore[method-assign]
+    with serve(fake.app) as running:
+        results = by_id(provider(running).search(EPISODE, ["sl", "en"]))
+    assert set(results) == {"bB12", "bB12e"}
+    assert not barrier.broken
 
 
 def test_mini_series_episodes_are_found(server: FakeServer) -> None:
@@ -141,7 +163,8 @@ def test_movie_search_and_regional_language(server: FakeServer,
 
     assert {(r.id, r.language) for r in results} == {("mX01", "en"), ("mX02", "pt-BR")}
     movie = [("keywords", "The Matrix"), ("movie_type", "movie"), ("year", "1999")]
-    assert fake.searches == [[*movie, ("language", "en")], [*movie, ("language", "pt-BR")]]
+    assert sorted(fake.searches) == [[*movie, ("language", "en")],
+                                     [*movie, ("language", "pt-BR")]]
     assert by_id(results)["mX01"].uploader is None
 
 
