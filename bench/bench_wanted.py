@@ -1,6 +1,6 @@
-"""Wanted search throughput: 2,000 wanted items against the five provider fakes, each
-answering every request 100 ms late, with 8 jobs at once on the memory queue
-(job_workers=8, SQLite).
+"""Wanted search throughput: 2,000 wanted items against the five provider fakes (in a
+process of their own), each answering every request 100 ms late, with 8 jobs at once on
+the memory queue (job_workers=8, SQLite).
 
 Run from the repository root:  .venv/bin/python bench/bench_wanted.py [--items N]
 
@@ -19,6 +19,8 @@ other (--provider-workers changes it). Always exits 0; the figures are the resul
 from __future__ import annotations
 
 import argparse
+import logging
+import multiprocessing
 import sys
 import tempfile
 import time
@@ -60,6 +62,42 @@ def statuses(app: Flask) -> dict[str, int]:
                                     .group_by(WantedItem.status)).all())
 
 
+class RemoteWorld:
+    """The provider fakes in a child process of their own, as real providers are on
+    other machines: their request handling then competes with Sublarr for the CPU but
+    not for this process's interpreter lock. Commands go over a pipe."""
+
+    def __init__(self, episodes: range, latency: float) -> None:
+        context = multiprocessing.get_context("fork")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve_world, args=(child, episodes, latency),
+                                        daemon=True)
+        self._process.start()
+        self.settings: dict[str, Any] = self._pipe.recv()
+
+    def ask(self, command: str) -> Any:
+        self._pipe.send(command)
+        return self._pipe.recv()
+
+    def close(self) -> None:
+        self.ask("stop")
+        self._process.join(timeout=10)
+
+
+def _serve_world(pipe: Any, episodes: range, latency: float) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    world = World(episodes=episodes)
+    world.opensubtitles.allowed_downloads = 1_000_000  # its 20-a-day quota is not measured
+    with world.running():
+        add_latency(world, latency)
+        pipe.send(world.settings())
+        answers = {"reset": world.reset_counts, "downloads": lambda: download_requests(world),
+                   "requests": world.upstream_calls}
+        while (command := pipe.recv()) != "stop":
+            pipe.send(answers[command]())
+        pipe.send(None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=2_000)
@@ -69,32 +107,31 @@ def main() -> None:
     args = parser.parse_args()
     episodes = max(1, args.items // len(LANGUAGES))
     solo = 8  # items timed one at a time first, to learn one item's round trips
-    world = World(episodes=range(1, episodes + solo // len(LANGUAGES) + 1))
-    world.opensubtitles.allowed_downloads = 1_000_000  # its 20-a-day quota is not measured
-    with tempfile.TemporaryDirectory(prefix="bench-wanted-") as tmp, world.running():
+    world = RemoteWorld(range(1, episodes + solo // len(LANGUAGES) + 1), args.latency)
+    with tempfile.TemporaryDirectory(prefix="bench-wanted-") as tmp:
         settings: dict[str, Any] = {
             "data_dir": f"{tmp}/data", "media_roots": [f"{tmp}/media"], "log_level": "WARNING",
             "job_workers": args.jobs, "provider_workers": args.provider_workers,
-            **world.settings()}
+            **world.settings}
         app = create_app(settings, testing=True)
         try:
             all_ids = seed_library(app.database, Path(tmp) / "media",  # type: ignore[attr-defined]
                                    range(1, episodes + solo // len(LANGUAGES) + 1), LANGUAGES)
-            add_latency(world, args.latency)
             solo_ids, batch_ids = all_ids[:solo], all_ids[solo:]
             one_item = sum(run_batch(app, [item]) for item in solo_ids) / len(solo_ids)
-            world.reset_counts()
+            world.ask("reset")
             wall = run_batch(app, batch_ids)
             report(args, len(batch_ids), wall, one_item, statuses(app), world)
         finally:
             close_app(app)
+            world.close()
 
 
 def report(args: argparse.Namespace, items: int, wall: float, one_item: float,
-           states: dict[str, int], world: World) -> None:
+           states: dict[str, int], world: RemoteWorld) -> None:
     issue_ideal = items * args.latency / args.jobs
     trip_ideal = items * one_item / args.jobs
-    downloads = download_requests(world)
+    downloads = world.ask("downloads")
     print(f"{items:,} wanted items, {len(PROVIDERS)} providers at {args.latency * 1000:.0f} ms "
           f"per request, {args.jobs} concurrent jobs (memory queue, job_workers={args.jobs}, "
           f"provider_workers={args.provider_workers}, rate limits 1000/s)")
@@ -106,7 +143,7 @@ def report(args: argparse.Namespace, items: int, wall: float, one_item: float,
     print(f"  ideal (round-trip bound) {trip_ideal:8.2f} s   ratio {wall / trip_ideal:.2f}x")
     print(f"  item statuses            {dict(Counter(states))}")
     print(f"  downloads per provider   {downloads} (total {sum(downloads.values())})")
-    print(f"  requests per provider    {world.upstream_calls()}")
+    print(f"  requests per provider    {world.ask('requests')}")
 
 
 if __name__ == "__main__":
