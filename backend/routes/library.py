@@ -46,8 +46,9 @@ def _wanted_counts(session: Session, column: Any, ids: list[int]) -> dict[int, d
     return counts
 
 
-def _files_with_state(session: Session, resolver: ProfileResolver, owner: Series | Movie,
-                      files: list[MediaFile]) -> list[dict[str, Any]]:
+def files_with_state(session: Session, resolver: ProfileResolver,
+                     owner: Series | Movie | None,
+                     files: list[MediaFile]) -> list[dict[str, Any]]:
     wishes = resolver.items(resolver.for_owner(owner))
     rows: dict[int, list[WantedItem]] = defaultdict(list)
     if files:
@@ -63,8 +64,8 @@ def _files_with_state(session: Session, resolver: ProfileResolver, owner: Series
     } for media in files]
 
 
-def _owner_dict(owner: Series | Movie, resolver: ProfileResolver,
-                counts: dict[str, int], files: int) -> dict[str, Any]:
+def owner_dict(owner: Series | Movie, resolver: ProfileResolver,
+               counts: dict[str, int], files: int) -> dict[str, Any]:
     profile = resolver.for_owner(owner)
     data = {"id": owner.id, "title": owner.title, "year": owner.year, "path": owner.path,
             "imdb_id": owner.imdb_id, "tmdb_id": owner.tmdb_id, "monitored": owner.monitored,
@@ -77,6 +78,14 @@ def _owner_dict(owner: Series | Movie, resolver: ProfileResolver,
 
 def _list_owners(model: Any, column: Any) -> dict[str, Any]:
     page, size = _page_args()
+    return list_owners(model, column, page, size)
+
+
+def list_owners(model: Any, column: Any, page: int, size: int, *,
+                with_files: bool = False) -> dict[str, Any]:
+    """A page of series (model Series, column MediaFile.series_id) or movies (Movie,
+    MediaFile.movie_id) with file and wanted counts; movies, and series when
+    `with_files`, list their files ("media_files") each with its subtitle state."""
     database = current_app.database  # type: ignore[attr-defined]
     settings = current_app.settings  # type: ignore[attr-defined]
     with database.session() as session:
@@ -89,16 +98,16 @@ def _list_owners(model: Any, column: Any) -> dict[str, Any]:
             select(column, func.count(MediaFile.id)).where(column.in_(ids))
             .group_by(column)).all()) if ids else {}
         counts = _wanted_counts(session, column, ids)
-        items = [_owner_dict(o, resolver, counts.get(o.id, {}), int(files.get(o.id, 0)))
+        items = [owner_dict(o, resolver, counts.get(o.id, {}), int(files.get(o.id, 0)))
                  for o in owners]
-        if model is Movie:
-            movie_files: dict[int, list[MediaFile]] = defaultdict(list)
-            for media in session.scalars(select(MediaFile).where(
-                    MediaFile.movie_id.in_(ids)).order_by(MediaFile.path)) if ids else []:
-                movie_files[media.movie_id or 0].append(media)
+        if model is Movie or with_files:
+            owned: dict[int, list[MediaFile]] = defaultdict(list)
+            for media in session.scalars(select(MediaFile).where(column.in_(ids)).order_by(
+                    MediaFile.season, MediaFile.episode, MediaFile.path)) if ids else []:
+                owned[getattr(media, column.key) or 0].append(media)
             for owner, item in zip(owners, items, strict=True):
-                item["media_files"] = _files_with_state(session, resolver, owner,
-                                                        movie_files[owner.id])
+                item["media_files"] = files_with_state(session, resolver, owner,
+                                                       owned[owner.id])
     return {"items": items, "total": total, "page": page, "page_size": size}
 
 
@@ -112,8 +121,8 @@ def list_movies() -> ResponseReturnValue:
     return jsonify(_list_owners(Movie, MediaFile.movie_id))
 
 
-@bp.get("/series/<int:series_id>/episodes")
-def episodes(series_id: int) -> ResponseReturnValue:
+def series_episodes(series_id: int) -> dict[str, Any]:
+    """A series and its episodes (season, episode, path order), each with its state."""
     database = current_app.database  # type: ignore[attr-defined]
     settings = current_app.settings  # type: ignore[attr-defined]
     with database.session() as session:
@@ -124,5 +133,25 @@ def episodes(series_id: int) -> ResponseReturnValue:
         files = list(session.scalars(select(MediaFile).where(MediaFile.series_id == series_id)
                                      .order_by(MediaFile.season, MediaFile.episode,
                                                MediaFile.path)))
-        return jsonify({"series": _owner_dict(series, resolver, {}, len(files)),
-                        "episodes": _files_with_state(session, resolver, series, files)})
+        return {"series": owner_dict(series, resolver, {}, len(files)),
+                "episodes": files_with_state(session, resolver, series, files)}
+
+
+def media_file_state(media_file_id: int) -> dict[str, Any]:
+    """One file with its subtitle state, as in a series' or movie's list."""
+    database = current_app.database  # type: ignore[attr-defined]
+    settings = current_app.settings  # type: ignore[attr-defined]
+    with database.session() as session:
+        media = session.get(MediaFile, media_file_id)
+        if media is None:
+            raise NotFound(f"media file {media_file_id} does not exist",
+                           details={"id": media_file_id})
+        owner = (session.get(Series, media.series_id) if media.series_id
+                 else session.get(Movie, media.movie_id) if media.movie_id else None)
+        return files_with_state(session, ProfileResolver(session, settings), owner,
+                                [media])[0]
+
+
+@bp.get("/series/<int:series_id>/episodes")
+def episodes(series_id: int) -> ResponseReturnValue:
+    return jsonify(series_episodes(series_id))

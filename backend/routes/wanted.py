@@ -66,21 +66,31 @@ def parse_filter(args: Any) -> WantedFilter:
         search=(str(args.get("search") or args.get("q") or "").strip() or None))
 
 
-@bp.get("")
-def list_wanted() -> ResponseReturnValue:
-    flt = parse_filter(request.args)
-    sort = request.args.get("sort", "due")
-    order = request.args.get("order", "desc" if sort.startswith("-") else "asc")
+def parse_sort(args: Any) -> tuple[str, bool]:
+    """(sort, descending) from ``sort=`` (a name, an alias, or "-name") and ``order=``."""
+    sort = str(args.get("sort") or "due")
+    order = args.get("order") or ("desc" if sort.startswith("-") else "asc")
     if order not in ("asc", "desc"):
         raise ValidationFailed("order", "must be asc or desc")
-    descending = order == "desc"
     sort = SORT_ALIASES.get(sort.lstrip("-"), sort.lstrip("-"))
     if sort not in SORTS:
         raise ValidationFailed("sort", f"must be one of {', '.join(SORTS)} (prefix - "
                                        "or order=desc for descending)")
-    page = _int(request.args.get("page", 1), "page")
-    page_size = _int(request.args.get("page_size", DEFAULT_PAGE_SIZE), "page_size",
+    return sort, order == "desc"
+
+
+def parse_paging(args: Any) -> tuple[int, int]:
+    page = _int(args.get("page") or 1, "page")
+    page_size = _int(args.get("page_size") or DEFAULT_PAGE_SIZE, "page_size",
                      maximum=MAX_PAGE_SIZE)
+    return page, page_size
+
+
+@bp.get("")
+def list_wanted() -> ResponseReturnValue:
+    flt = parse_filter(request.args)
+    sort, descending = parse_sort(request.args)
+    page, page_size = parse_paging(request.args)
     repo = _repo()
     summary = repo.summary()
     items, total = repo.page(flt, sort=sort, descending=descending, page=page,
@@ -105,14 +115,45 @@ def _existing(item_id: int) -> dict[str, Any]:
     return item
 
 
-@bp.post("/<int:item_id>/search")
-def search_one(item_id: int) -> ResponseReturnValue:
+def start_search(item_id: int) -> tuple[str, dict[str, Any]]:
+    """Queue one item's search: (job id, the item). Ignored items are refused."""
     from wanted_search import submit_wanted_search
 
     item = _existing(item_id)
     if item["status"] == "ignored":
         raise ValidationFailed("id", f"wanted item {item_id} is ignored; un-ignore it first")
-    return jsonify({"job_id": submit_wanted_search(item_id), "item": item}), 202
+    return submit_wanted_search(item_id), item
+
+
+def ids_matching(flt: WantedFilter, limit: int) -> list[int]:
+    """What a "search all" covers: the filter's items, wanted and failed ones unless the
+    filter names statuses, due first, at most `limit`."""
+    if not flt.statuses:
+        flt.statuses = ("wanted", "failed")
+    return _repo().ids(flt, limit=limit)
+
+
+def existing_ids(ids: list[int]) -> list[int]:
+    """The ids as given, NotFound naming any that do not exist."""
+    known = set(_repo().ids(WantedFilter(ids=tuple(ids)), limit=len(ids)))
+    missing = [i for i in ids if i not in known]
+    if missing:
+        raise NotFound(f"wanted item(s) {', '.join(map(str, missing))} do not exist",
+                       details={"ids": missing})
+    return ids
+
+
+def set_ignored(item_id: int, ignored: bool) -> dict[str, Any]:
+    """Ignore or un-ignore an item; returns it as it is now."""
+    _existing(item_id)
+    _repo().set_ignored(item_id, ignored)
+    return _existing(item_id)
+
+
+@bp.post("/<int:item_id>/search")
+def search_one(item_id: int) -> ResponseReturnValue:
+    job_id, item = start_search(item_id)
+    return jsonify({"job_id": job_id, "item": item}), 202
 
 
 @bp.post("/batch-search")
@@ -124,17 +165,9 @@ def batch_search() -> ResponseReturnValue:
         raise ValidationFailed("body", 'send {"ids": [...]} or {"all": true, ...filters}')
     limit = current_app.settings.wanted_batch_limit  # type: ignore[attr-defined]
     if body.get("all") is True:
-        flt = parse_filter(body)
-        if not flt.statuses:
-            flt.statuses = ("wanted", "failed")
-        ids = _repo().ids(flt, limit=_int(body.get("limit", limit), "limit"))
+        ids = ids_matching(parse_filter(body), _int(body.get("limit", limit), "limit"))
     elif isinstance(body.get("ids"), list) and body["ids"]:
-        ids = [_int(value, "ids") for value in body["ids"]]
-        known = set(_repo().ids(WantedFilter(ids=tuple(ids)), limit=len(ids)))
-        missing = [i for i in ids if i not in known]
-        if missing:
-            raise NotFound(f"wanted item(s) {', '.join(map(str, missing))} do not exist",
-                           details={"ids": missing})
+        ids = existing_ids([_int(value, "ids") for value in body["ids"]])
     else:
         raise ValidationFailed("ids", 'send a non-empty "ids" list or "all": true')
     job_ids = submit_wanted_batch_search(ids)
@@ -143,13 +176,9 @@ def batch_search() -> ResponseReturnValue:
 
 @bp.post("/<int:item_id>/ignore")
 def ignore(item_id: int) -> ResponseReturnValue:
-    _existing(item_id)
-    _repo().set_ignored(item_id, True)
-    return jsonify(_existing(item_id))
+    return jsonify(set_ignored(item_id, True))
 
 
 @bp.post("/<int:item_id>/unignore")
 def unignore(item_id: int) -> ResponseReturnValue:
-    _existing(item_id)
-    _repo().set_ignored(item_id, False)
-    return jsonify(_existing(item_id))
+    return jsonify(set_ignored(item_id, False))
