@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from config import Settings
@@ -119,6 +119,19 @@ def delete_profile(session: Session, profile: LanguageProfile) -> None:
         session.execute(update(model).where(model.profile_id == profile.id)
                         .values(profile_id=None))
     session.delete(profile)
+
+
+def profile_usage(session: Session) -> dict[int, int]:
+    """How many series and movies name each profile explicitly (tags and the default
+    choose for the rest)."""
+    used: dict[int, int] = {}
+    for model in (Series, Movie):
+        rows = session.execute(select(model.profile_id, func.count())
+                               .where(model.profile_id.is_not(None))
+                               .group_by(model.profile_id))
+        for profile_id, count in rows:
+            used[int(profile_id)] = used.get(int(profile_id), 0) + int(count)
+    return used
 
 
 def default_profile(session: Session, settings: Settings) -> LanguageProfile:

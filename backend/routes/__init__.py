@@ -19,6 +19,7 @@ def register_blueprints(app: Flask) -> None:
     from routes.jobs import bp as jobs_bp
     from routes.library import bp as library_bp
     from routes.metrics import bp as metrics_bp
+    from routes.profiles import bp as profiles_bp
     from routes.providers import bp as providers_bp
     from routes.system import bp as system_bp
     from routes.translate import bp as translate_bp
@@ -32,6 +33,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhooks_bp, url_prefix=f"{API_PREFIX}/webhook")
     app.register_blueprint(wanted_bp, url_prefix=f"{API_PREFIX}/wanted")
     app.register_blueprint(library_bp, url_prefix=f"{API_PREFIX}/library")
+    app.register_blueprint(profiles_bp, url_prefix=f"{API_PREFIX}/profiles")
     app.register_blueprint(metrics_bp)
     metrics_registry(app)
     # An app-level hook rather than per-blueprint ones: it also runs for unknown
