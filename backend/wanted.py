@@ -130,7 +130,8 @@ def profile_usage(session: Session) -> dict[int, int]:
                                .where(model.profile_id.is_not(None))
                                .group_by(model.profile_id))
         for profile_id, count in rows:
-            used[int(profile_id)] = used.get(int(profile_id), 0) + int(count)
+            if profile_id is not None:
+                used[profile_id] = used.get(profile_id, 0) + int(count)
     return used
 
 
