@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, request
 
 from config import REPO_ROOT
-from errors import ValidationFailed
+from errors import NotFound, ValidationFailed
 
 bp = Blueprint("system", __name__)
 
@@ -176,3 +176,31 @@ def _clear_prefix() -> str:
     if len(prefix) > 500:
         raise ValidationFailed("prefix", "must be at most 500 characters")
     return prefix
+
+
+@bp.get("/arr")
+def arr_instances() -> dict[str, Any]:
+    """The Sonarr/Radarr instances Sublarr syncs from (keys never shown)."""
+    return {"instances": [{"name": i.name, "kind": i.kind, "url": i.url}
+                          for i in _arr_instances()]}
+
+
+@bp.post("/arr/<name>/test")
+def arr_test(name: str) -> dict[str, Any]:
+    """Ask one instance for its system status: {"ok", "version" | "error"}."""
+    from library.arr import test_connection
+
+    for instance in _arr_instances():
+        if instance.name == name:
+            return test_connection(instance)
+    raise NotFound(f"no Sonarr/Radarr instance named {name!r}", details={"name": name})
+
+
+def _arr_instances() -> list[Any]:
+    from config import ConfigError
+    from library.arr import configured_instances
+
+    try:
+        return configured_instances(current_app.settings)  # type: ignore[attr-defined]
+    except ConfigError as exc:
+        raise ValidationFailed("arr_instances", str(exc)) from None

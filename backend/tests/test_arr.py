@@ -279,3 +279,20 @@ def test_library_sync_runs_the_arr_sync_then_fills_the_wanted_list(world: World)
             select(MediaFile.path, WantedItem.language).join(WantedItem)
             .where(MediaFile.absolute_episode == 5)).all()
     assert [language for _, language in wanted] == ["de"]  # the "anime" tag's profile
+
+
+def test_api_lists_the_instances_and_tests_one(world: World) -> None:
+    from tests.test_api_helpers import Api, assert_error
+
+    api = Api(world.app)
+    listed = api.get("/api/v1/system/arr").get_json()["instances"]
+    assert [(i["name"], i["kind"]) for i in listed] == [("sonarr", "sonarr"),
+                                                       ("radarr", "radarr")]
+    assert all("api_key" not in i for i in listed)
+    answer = api.post("/api/v1/system/arr/sonarr/test").get_json()
+    assert answer == {"name": "sonarr", "kind": "sonarr", "ok": True,
+                      "version": "3.0.10.1567"}
+    world.sonarr.fail_with = 503
+    down = api.post("/api/v1/system/arr/sonarr/test").get_json()
+    assert down["ok"] is False and "503" in down["error"]
+    assert_error(api.post("/api/v1/system/arr/lidarr/test"), 404, "not_found")
