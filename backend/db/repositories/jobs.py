@@ -364,12 +364,17 @@ class JobRepository:
         return JobStatus(value) if value else None
 
     def list_jobs(self, *, statuses: tuple[str, ...] = (), backend: str | None = None,
-             limit: int = 50, offset: int = 0, newest_first: bool = True) -> list[JobInfo]:
+             limit: int = 50, offset: int = 0, newest_first: bool = True,
+             func: str | None = None) -> list[JobInfo]:
+        """Job records, newest first unless asked; `func` keeps one job function's
+        (its dotted path, e.g. "translator.run_translation_job")."""
         query = select(_T)
         if statuses:
             query = query.where(_T.c.status.in_(statuses))
         if backend:
             query = query.where(_T.c.backend == backend)
+        if func:
+            query = query.where(_T.c.func == func)
         order = _T.c.created_at.desc() if newest_first else _T.c.created_at.asc()
         query = query.order_by(order, _T.c.id).limit(limit).offset(offset)
         with self.db.engine.connect() as conn:
