@@ -20,7 +20,7 @@ bp = Blueprint("library", __name__)
 MAX_PAGE_SIZE = 500
 
 
-def _page_args() -> tuple[int, int]:
+def page_args() -> tuple[int, int]:
     try:
         page = int(request.args.get("page", 1))
         size = int(request.args.get("page_size", 100))
@@ -56,7 +56,8 @@ def files_with_state(session: Session, resolver: ProfileResolver,
                 WantedItem.media_file_id.in_([f.id for f in files]))):
             rows[row.media_file_id].append(row)
     return [{
-        "id": media.id, "path": media.path, "kind": media.kind, "season": media.season,
+        "id": media.id, "path": media.path, "kind": media.kind, "series_id": media.series_id,
+        "movie_id": media.movie_id, "season": media.season,
         "episode": media.episode, "title": media.title, "missing": media.missing,
         "subtitles": subtitle_state(media, wishes, rows[media.id]),
         "wanted": [{"id": r.id, "language": r.language, "variant": r.variant,
@@ -77,7 +78,7 @@ def owner_dict(owner: Series | Movie, resolver: ProfileResolver,
 
 
 def _list_owners(model: Any, column: Any) -> dict[str, Any]:
-    page, size = _page_args()
+    page, size = page_args()
     return list_owners(model, column, page, size)
 
 

@@ -13,14 +13,25 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from db.models import WantedItem
-from tests.provider_world import SERIES, video_name
-from tests.web.conftest import Live, screenshots
+from tests.provider_world import SERIES, make_video, video_name
+from tests.web.conftest import DESKTOP, Live, login, screenshots
 
 LIVE_TIMEOUT = 20_000  # ms: a search is a job over five provider fakes
+
+
+@pytest.fixture(autouse=True)
+def _fresh_login_limit() -> None:
+    """The login form allows 10 tries a minute per address and user, successful ones
+    included, and the process keeps that count across modules: every test here logs
+    in (screenshots several times), so each starts afresh."""
+    from web.views.auth import _limiter
+
+    _limiter.storage.reset()
 
 
 def _row(page: Any, episode: int, language: str) -> Any:
@@ -109,6 +120,27 @@ def test_filters_change_the_url_and_the_rows(logged_in: Any) -> None:
     expect(page.get_by_label("Order")).to_have_value("desc")
 
 
+def test_actions_work_without_javascript(browser: Any, live: Live) -> None:
+    context = browser.new_context(viewport=DESKTOP, base_url=live.url,
+                                  java_script_enabled=False)
+    try:
+        page = context.new_page()
+        login(page)
+        page.goto("/wanted?language=de")
+        _row(page, 2, "de").get_by_role("button", name=f"Ignore {SERIES} S01E02 de").click()
+        # A plain POST, then back to the same filtered list with a message.
+        page.wait_for_url(re.compile(r"/wanted\?language=de$"))
+        expect(page.get_by_role("alert")).to_contain_text("Ignoring")
+        expect(_status(page, 2, "de")).to_have_text("ignored")
+        assert _db_status(live, 2, "de") == "ignored"
+        _row(page, 2, "de").get_by_role("button", name=f"Un-ignore {SERIES} S01E02 de").click()
+        page.wait_for_url(re.compile(r"/wanted\?language=de$"))
+        expect(_status(page, 2, "de")).to_have_text("wanted")
+        assert _db_status(live, 2, "de") == "wanted"
+    finally:
+        context.close()
+
+
 def test_search_one_turns_found_without_a_reload(logged_in: Any, live: Live) -> None:
     page = logged_in
     page.goto("/wanted")
@@ -166,6 +198,22 @@ def test_ignore_then_search_all_skips_it_then_unignore(logged_in: Any, live: Liv
     assert _db_status(live, 3, "de") == "wanted"
     expect(page.locator("#wanted-summary").get_by_role(
         "link", name=re.compile(r"^5\s+Found$"))).to_be_visible()
+
+
+def test_refresh_scans_the_library_and_offers_the_new_list(logged_in: Any,
+                                                           live: Live) -> None:
+    page = logged_in
+    page.goto("/wanted")
+    _mark_page(page)
+    rows = page.locator("#wanted-table tbody tr")
+    expect(rows).to_have_count(6)
+    make_video(live.media_root / SERIES / "Season 01", 4)
+    page.get_by_role("button", name="Refresh (scan library)").click()
+    page.get_by_role("link", name="Reload the list").click(timeout=LIVE_TIMEOUT)
+    expect(rows).to_have_count(8)  # episode 4 in en and de
+    expect(_status(page, 4, "de")).to_have_text("wanted")
+    assert _same_document(page)
+    assert _db_status(live, 4, "en") == "wanted"
 
 
 def test_screenshots(browser: Any, live: Live) -> None:

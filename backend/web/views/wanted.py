@@ -59,6 +59,10 @@ def _repo() -> WantedRepository:
     return WantedRepository(current_app.database)  # type: ignore[attr-defined]
 
 
+def wanted_url(endpoint: str, params: dict[str, Any]) -> str:
+    return url_for(endpoint, **params)
+
+
 def wanted_list_args(source: Any) -> dict[str, str]:
     """The listing parameters that are set, as strings (what links and forms carry)."""
     return {name: str(source.get(name)).strip() for name in LIST_ARGS
@@ -72,7 +76,7 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _active_jobs(item_ids: list[int]) -> dict[int, str]:
+def active_search_jobs(item_ids: list[int]) -> dict[int, str]:
     """Item id -> "queued" / "running" for items whose search job has not ended."""
     from wanted_search import job_id_for
 
@@ -101,7 +105,7 @@ def language_label(language: str, variant: str) -> str:
 def _decorate(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the row template shows beyond the API's fields: labels, datetimes, and
     whether a search is in flight (such rows keep the table polling)."""
-    jobs = _active_jobs([item["id"] for item in items])
+    jobs = active_search_jobs([item["id"] for item in items])
     for item in items:
         job = jobs.get(item["id"])
         item["media"] = media_label(item)
@@ -125,7 +129,7 @@ def _table_context(items: list[dict[str, Any]], args: dict[str, str]) -> dict[st
     ids = ",".join(str(item["id"]) for item in items)
     return {"items": items, "args": args, "sort": sort, "descending": descending,
             "busy": any(item["busy"] for item in items),
-            "rows_url": url_for("web.wanted_rows", ids=ids, **args),
+            "rows_url": wanted_url("web.wanted_rows", {"ids": ids, **args}),
             "sort_url": _sort_url}
 
 
@@ -135,7 +139,7 @@ def _sort_url(args: dict[str, str], column: str, sort: str, descending: bool) ->
         "desc" if column == sort else "asc")
     params = {**args, "sort": column, "order": order}
     params.pop("page", None)
-    return url_for("web.wanted", **params)
+    return wanted_url("web.wanted", params)
 
 
 @bp.get("/wanted")
@@ -154,8 +158,8 @@ def wanted() -> ResponseReturnValue:
         "page": page, "pages": pages, "page_size": page_size, "statuses": STATUSES,
         "languages": _languages(), "sort_choices": SORT_CHOICES,
         "page_sizes": sorted({*PAGE_SIZES, page_size}),
-        "page_url": lambda n: url_for("web.wanted", **{**args, "page": n}),
-        "back": url_for("web.wanted", **args),
+        "page_url": lambda n: wanted_url("web.wanted", {**args, "page": n}),
+        "back": wanted_url("web.wanted", args), "refresh_job": _refresh_job(),
     }
     partial = (request.headers.get("HX-Target") == "wanted-view"
                and not request.headers.get("HX-History-Restore-Request"))
@@ -188,7 +192,7 @@ def wanted_rows() -> ResponseReturnValue:
     by_id = {row["id"]: row for row in rows}
     items = _decorate([by_id[i] for i in ids if i in by_id])
     return render_template("wanted/_table.html", summary=_repo().summary(), oob=True,
-                           back=url_for("web.wanted", **args),
+                           back=wanted_url("web.wanted", args),
                            **_table_context(items, args))
 
 
@@ -258,9 +262,31 @@ def wanted_unignore(item_id: int) -> ResponseReturnValue:
     return wanted_answer(f"{media_label(item)} ({item['language']}) is wanted again")
 
 
+def _refresh_job() -> Any:
+    from wanted_search import REFRESH_JOB_ID
+
+    return current_app.job_queue.get_job(REFRESH_JOB_ID)  # type: ignore[attr-defined]
+
+
 @bp.post("/wanted/refresh")
 def wanted_refresh() -> ResponseReturnValue:
+    """Queue the library scan + wanted refresh (the job POST /api/v1/wanted/refresh
+    queues); the page then follows it in #wanted-refresh."""
     from wanted_search import REFRESH_JOB_ID, refresh_job
 
     current_app.job_queue.enqueue(refresh_job, job_id=REFRESH_JOB_ID)  # type: ignore[attr-defined]
-    return wanted_answer("Library scan queued: new items show up when it finishes.", "info")
+    message = "Library scan queued: the list can be reloaded when it finishes."
+    if not request.headers.get("HX-Request"):
+        return wanted_answer(message, "info")
+    toast = get_template_attribute("_macros.html", "toast")
+    status = render_template("wanted/_refresh.html", job=_refresh_job(), oob=True,
+                             back=_back(), followed=True)
+    return str(toast(message, "info")) + status
+
+
+@bp.get("/wanted/refresh")
+def wanted_refresh_status() -> ResponseReturnValue:
+    """The scan's state, polled while it runs; once it ends, a link to reload the list."""
+    back = str(request.args.get("back") or "")
+    return render_template("wanted/_refresh.html", job=_refresh_job(), followed=True,
+                           back=back if back.startswith("/wanted") else url_for("web.wanted"))
