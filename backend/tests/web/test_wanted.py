@@ -82,7 +82,16 @@ def test_the_list_shows_every_scanned_item(logged_in: Any) -> None:
             expect(_status(page, episode, language)).to_have_text("wanted")
     summary = page.locator("#wanted-summary")
     expect(summary.get_by_role("link", name=re.compile(r"^6\s+Wanted$"))).to_be_visible()
-    expect(page.get_by_role("checkbox", name="Select all items on this page")).to_be_visible()
+    select_all = page.get_by_role("checkbox", name="Select all items on this page")
+    checks = page.locator("#wanted-table tbody").get_by_role("checkbox")
+    select_all.check()
+    assert all(box.is_checked() for box in checks.all())
+    checks.first.uncheck()
+    expect(select_all).not_to_be_checked()
+    select_all.check()
+    assert all(box.is_checked() for box in checks.all())
+    select_all.uncheck()
+    assert not any(box.is_checked() for box in checks.all())
 
 
 def test_filters_change_the_url_and_the_rows(logged_in: Any) -> None:

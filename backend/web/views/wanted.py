@@ -11,7 +11,7 @@ a search queued or running, so status changes show without a page reload.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,11 @@ def wanted_list_args(source: Any) -> dict[str, str]:
 
 
 def _when(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    """An API timestamp as an aware datetime (SQLite hands back naive UTC ones)."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def active_search_jobs(item_ids: list[int]) -> dict[int, str]:
@@ -106,6 +110,7 @@ def _decorate(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the row template shows beyond the API's fields: labels, datetimes, and
     whether a search is in flight (such rows keep the table polling)."""
     jobs = active_search_jobs([item["id"] for item in items])
+    now = datetime.now(UTC)
     for item in items:
         job = jobs.get(item["id"])
         item["media"] = media_label(item)
@@ -113,6 +118,7 @@ def _decorate(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         item["lang"] = language_label(item["language"], item["variant"])
         item["last_search"] = _when(item["last_search_at"])
         item["next_search"] = _when(item["next_search_at"])
+        item["due_now"] = item["next_search"] is not None and item["next_search"] <= now
         item["busy"] = item["status"] == "searching" or job is not None
         item["shown_status"] = ("queued" if job == "queued" and item["status"] == "wanted"
                                 else item["status"])

@@ -1,6 +1,15 @@
-// Wanted page: the select-all checkbox (delegated: the table is swapped by htmx).
+// Wanted page: the select-all checkbox. Delegated and re-synced after every swap,
+// because htmx replaces the table (the checkboxes themselves are hx-preserve'd).
 (function () {
   "use strict";
+  function syncAll() {
+    var all = document.getElementById("wanted-check-all");
+    if (!all) return;
+    var checks = document.querySelectorAll("input.wanted-check").length;
+    var ticked = document.querySelectorAll("input.wanted-check:checked").length;
+    all.checked = checks > 0 && ticked === checks;
+    all.indeterminate = ticked > 0 && ticked < checks;
+  }
   document.addEventListener("change", function (event) {
     var box = event.target;
     if (!box.classList) return;
@@ -9,13 +18,8 @@
         check.checked = box.checked;
       });
     } else if (box.classList.contains("wanted-check")) {
-      var all = document.getElementById("wanted-check-all");
-      var checks = document.querySelectorAll("input.wanted-check");
-      var ticked = document.querySelectorAll("input.wanted-check:checked");
-      if (all) {
-        all.checked = checks.length > 0 && ticked.length === checks.length;
-        all.indeterminate = ticked.length > 0 && ticked.length < checks.length;
-      }
+      syncAll();
     }
   });
+  document.addEventListener("htmx:afterSettle", syncAll);
 })();
