@@ -58,6 +58,17 @@ def stored(live: Live) -> dict[str, Any]:
                 if row.name != SESSION_SECRET}
 
 
+def configure_sonarr(live: Live, url: str, key: str) -> None:
+    """What saving the Sonarr/Radarr section does, without the browser."""
+    import settings_store
+    from app import apply_settings, saved_settings_overrides
+
+    _, settings = settings_store.save(live.app.database, saved_settings_overrides(live.app),
+                                      live.app.settings,
+                                      {"sonarr_url": url, "sonarr_api_key": key})
+    apply_settings(live.app, settings)
+
+
 def save_section(page: Any) -> None:
     page.get_by_role("button", name=re.compile(r"^Save ")).click()
     page.wait_for_load_state()
@@ -352,7 +363,8 @@ def test_system_section_shows_engines_and_status(logged_in: Any, live: Live) -> 
     ("/settings/translation", "settings-translation"), ("/settings/arr", "settings-arr"),
     ("/settings/library", "settings-library"), ("/settings/system", "settings-system"),
 ])
-def test_screenshots(browser: Any, live: Live, path: str, name: str) -> None:
+def test_screenshots(browser: Any, live: Live, sonarr: tuple[FakeSonarr, FakeServer],
+                     path: str, name: str) -> None:
     from wanted import create_profile
 
     if name == "settings-languages" and "Anime" not in profile_rows(live):
@@ -360,5 +372,16 @@ def test_screenshots(browser: Any, live: Live, path: str, name: str) -> None:
             create_profile(session, "Anime", [{"language": "ja"}, {"language": "en", "hi": True},
                                               {"language": "en", "forced": True}],
                            cutoff=1, tags=["anime"])
-    saved = screenshots(browser, live, path, name)
+    prepare = None
+    if name == "settings-arr":
+        configure_sonarr(live, sonarr[1].url, SONARR_KEY)
+
+        def prepare(tab: Any) -> None:
+            tab.get_by_role("button", name="Test connection to sonarr").click()
+            expect(tab.locator(".test-result")).to_contain_text("Connected")
+    try:
+        saved = screenshots(browser, live, path, name, prepare=prepare)
+    finally:
+        if name == "settings-arr":
+            configure_sonarr(live, "", "")
     assert all(file.stat().st_size > 1000 for file in saved)

@@ -75,7 +75,7 @@ SECTION_TITLES = {"providers": "provider settings", "translation": "translation 
 _WORDS = {"url": "URL", "api": "API", "ttl": "TTL", "hi": "HI", "ffprobe": "ffprobe"}
 # Labels clearer than the name spelled out.
 _LABELS = {"providers_enabled": "Enabled providers", "arr_instances": "Instances (JSON)",
-           "translation_backends": "Backends, in order"}
+           "translation_backends": "Backends, in order", "ffprobe_path": "ffprobe program"}
 
 
 def section_names(section: str) -> list[str]:
