@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
@@ -18,6 +19,16 @@ from tests.web.conftest import Live, screenshots
 from tests.web.jobs_helpers import fail_with
 
 LIVE_WAIT = 20_000  # ms: a poll every 3 s plus the search itself
+
+
+@pytest.fixture(autouse=True)
+def _login_limit_per_test() -> None:
+    """The login limit (10 a minute per address and user name, successful logins
+    included) lives in the process; a full run of the web tests logs in more often than
+    that, so each test starts with a clean count."""
+    from web.views import auth
+
+    auth._limiter.storage.reset()
 
 
 def wanted_counts(live: Live) -> dict[str, int]:

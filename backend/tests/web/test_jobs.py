@@ -23,6 +23,16 @@ LIVE_WAIT = 20_000  # ms: a poll every 2 s plus the job itself
 
 
 @pytest.fixture(autouse=True)
+def _login_limit_per_test() -> None:
+    """The login limit (10 a minute per address and user name, successful logins
+    included) lives in the process; a full run of the web tests logs in more often than
+    that, so each test starts with a clean count."""
+    from web.views import auth
+
+    auth._limiter.storage.reset()
+
+
+@pytest.fixture(autouse=True)
 def _release_held_jobs() -> Iterator[None]:
     """A failed test must not leave the pool blocked: the server waits for it on close."""
     yield
@@ -198,6 +208,9 @@ def test_status_filter_and_pages(logged_in: Any, live: Live) -> None:
     second_page = set(page.locator("tbody tr").evaluate_all(
         "rows => rows.map(r => r.dataset.jobId)"))
     assert second_page and not (second_page & first_page)
+
+    page.goto("/jobs?status=bogus")
+    expect(page.locator("[data-error-message]")).to_contain_text("unknown status bogus")
 
 
 def _wait_finished(live: Live, job_id: str) -> None:
