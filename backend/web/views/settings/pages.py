@@ -3,6 +3,7 @@ Sonarr/Radarr, Library) with their "Test connection" buttons, and System (read-o
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -49,8 +50,6 @@ def settings() -> ResponseReturnValue:
 
 
 def _config_file() -> str | None:
-    import os
-
     return os.environ.get("SUBLARR_CONFIG_FILE") or None
 
 

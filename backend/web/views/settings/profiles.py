@@ -21,6 +21,7 @@ from web.blueprint import bp
 from web.views.settings.pages import render_settings
 
 BLANK_ROWS = 3  # empty language rows offered below a profile's own
+MAX_ROWS = 100
 
 
 @dataclass
@@ -46,7 +47,7 @@ class ProfileForm:
         result = cls(name=form.get("name", "").strip(), is_default="is_default" in form,
                      tags=[t.strip() for t in form.get("tags", "").split(",") if t.strip()])
         cutoff_row = form.get("cutoff", "")
-        for index in range(int(form.get("row_count", "0") or 0)):
+        for index in range(_row_count(form.get("row_count", ""))):
             language = form.get(f"language-{index}", "").strip()
             if not language:
                 continue
@@ -70,6 +71,14 @@ class ProfileForm:
     def shown_rows(self) -> list[dict[str, Any]]:
         blank = {"language": "", "hi": False, "forced": False}
         return [*self.rows, *[dict(blank) for _ in range(BLANK_ROWS)]]
+
+
+def _row_count(raw: str) -> int:
+    """Rows the form had; a tampered value reads as none rather than failing."""
+    try:
+        return min(max(int(raw), 0), MAX_ROWS)
+    except ValueError:
+        return 0
 
 
 def _database() -> Any:
