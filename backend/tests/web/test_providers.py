@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +15,10 @@ from playwright.sync_api import expect
 from sqlalchemy import func, select
 
 from db.models import ProviderCache
+from db.repositories.provider_history import StatsBucket, bucket_start
 from tests.provider_world import PROVIDERS, SERIES, video_name
-from tests.web.conftest import Live, screenshots, start_live
+from tests.web.conftest import DESKTOP, Live, login, screenshots, start_live
+from web.views.provider_chart import BOTTOM, LEFT, RIGHT, TOP, build_chart
 
 POLL_TIMEOUT = 20_000  # ms: the page polls every 5 s
 
@@ -136,8 +139,6 @@ def test_clear_cache_empties_only_that_provider(logged_in: Any, live: Live) -> N
 
 
 def test_buttons_work_without_javascript(browser: Any, live: Live) -> None:
-    from tests.web.conftest import DESKTOP, login
-
     context = browser.new_context(viewport=DESKTOP, base_url=live.url,
                                   java_script_enabled=False)
     try:
@@ -151,7 +152,65 @@ def test_buttons_work_without_javascript(browser: Any, live: Live) -> None:
         context.close()
 
 
+def test_a_throttled_provider_shows_until_when(logged_in: Any, live: Live) -> None:
+    """Last but one: Jimaku stays throttled for the rest of the module."""
+    live.world.jimaku.fault, live.world.jimaku.reset_after = "429", 600.0
+    try:
+        logged_in.goto("/providers")
+        jimaku = card(logged_in, "jimaku")
+        jimaku.get_by_role("button", name="Test jimaku").click()
+        expect(jimaku.get_by_role("alert")).to_contain_text("rate_limited")
+        # Shown by the next poll, relative to now.
+        expect(jimaku.locator(".badge-warn")).to_have_text(
+            re.compile(r"^throttled until in (9|10) min$"), timeout=POLL_TIMEOUT)
+        expect(jimaku.locator(".badge-danger")).to_contain_text("rate_limited 1")
+    finally:
+        live.world.jimaku.fault = None
+
+
 def test_screenshots(browser: Any, live: Live) -> None:
     api_search(live, episode=1)
     saved = screenshots(browser, live, "/providers", "providers")
     assert all(path.stat().st_size > 0 for path in saved)
+
+
+# -- the chart's geometry (no browser) ----------------------------------------------------
+
+
+NOW = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
+
+
+def _bucket(minutes_ago: int, searches: int, failures: int = 0,
+            p50: float | None = None, p95: float | None = None) -> StatsBucket:
+    return StatsBucket(provider="jimaku",
+                       bucket_start=bucket_start(NOW - timedelta(minutes=minutes_ago)),
+                       searches=searches, results=searches, cache_hits=0, failures=failures,
+                       response_count=searches if p50 is not None else 0, mean_ms=p50,
+                       p50_ms=p50, p95_ms=p95)
+
+
+def test_chart_scales_bars_and_lines_to_the_day() -> None:
+    chart = build_chart("Jimaku", [_bucket(60 * 25, 9, p50=1, p95=1),  # before the window
+                                   _bucket(60 * 12, 4, p50=30, p95=80),
+                                   _bucket(10, 2, failures=2, p50=60, p95=140)], NOW)
+    assert chart.ms_max == 200  # 140 rounded up to a readable axis
+    assert len(chart.bars) == 2
+    half_day, recent = chart.bars
+    assert LEFT + (RIGHT - LEFT) * 0.49 < half_day.x < LEFT + (RIGHT - LEFT) * 0.51
+    assert recent.x > half_day.x and recent.x + recent.width <= RIGHT
+    # 4 searches is the tallest stack (2 searches + 2 failures ties it): full height.
+    assert half_day.y == TOP and half_day.fail_height == 0
+    assert recent.fail_y == TOP and recent.height == recent.fail_height == (BOTTOM - TOP) / 2
+    assert len(chart.p50.split()) == 2 and len(chart.p95.split()) == 2
+    assert chart.dots50 == [] and not chart.empty
+    assert chart.summary == ("Jimaku over the last 24 hours: 6 searches and 2 failed calls "
+                             "in 2 five-minute periods; median response 30 to 60 ms, "
+                             "95th percentile up to 140 ms.")
+
+
+def test_chart_of_one_bucket_marks_its_point_and_an_empty_one_says_so() -> None:
+    single = build_chart("SubDL", [_bucket(3, 1, p50=12, p95=12)], NOW)
+    assert len(single.dots50) == 1 and len(single.dots95) == 1
+    empty = build_chart("SubDL", [], NOW)
+    assert empty.empty and empty.ms_max == 0
+    assert empty.summary == "SubDL: no searches in the last 24 hours."
