@@ -145,3 +145,26 @@ def test_login_page_screenshots(browser: Any, live: Live) -> None:
         context.close()
     saved = screenshots(browser, live, "/", "placeholder")
     assert all(path.stat().st_size > 1000 for path in saved)
+
+
+def test_guessing_is_throttled_per_address_and_name(live: Live) -> None:
+    from web.views.auth import LOGIN_LIMIT
+
+    def attempt(password: str, username: str = "guesser") -> int:
+        return session.post(live.path("/login"), data={
+            "csrf_token": token(), "username": username, "password": password},
+            allow_redirects=False, timeout=5).status_code
+
+    session = requests.Session()
+
+    def token() -> str:
+        page = session.get(live.path("/login"), timeout=5).text
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert found is not None
+        return found.group(1)
+
+    statuses = [attempt(f"wrong {n}") for n in range(LOGIN_LIMIT.amount)]
+    assert statuses == [401] * LOGIN_LIMIT.amount
+    assert attempt("wrong again") == 429
+    # Another name from the same address is not locked out by someone else's guessing.
+    assert attempt("wrong", username="someone") == 401

@@ -23,7 +23,8 @@ from web.guard import password_fingerprint
 
 log = logging.getLogger("sublarr.web")
 
-# Guessing passwords: a few tries per minute per address and user name.
+# Guessing passwords: a few failed tries per minute per address and user name (a
+# successful login does not count, so a household logging in often is never locked out).
 LOGIN_LIMIT = parse("10/minute")
 _limiter = MovingWindowRateLimiter(MemoryStorage())
 
@@ -38,10 +39,13 @@ def login() -> ResponseReturnValue:
         return render_template("login.html", next=target, error=None, username="")
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    if not _limiter.hit(LOGIN_LIMIT, request.remote_addr or "-", username.lower()):
+    who = (request.remote_addr or "-", username.lower())
+    if not _limiter.test(LOGIN_LIMIT, *who):
         return render_template("login.html", next=target, username=username,
-                               error="Too many attempts; wait a minute and try again."), 429
+                               error="Too many failed attempts; wait a minute and try "
+                                     "again."), 429
     if not verify_login(database, username, password):
+        _limiter.hit(LOGIN_LIMIT, *who)
         log.warning("failed web login for %r from %s", username, request.remote_addr)
         return render_template("login.html", next=target, username=username,
                                error="Wrong user name or password."), 401
