@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,22 @@ from sqlalchemy import func, select
 
 from db.models import HistoryEvent, MediaFile, WantedItem
 from job_queue import JobStatus
-from tests.web.conftest import Live, screenshots
+from tests.fakes.libretranslate import FakeLibreTranslate
+from tests.fakes.server import serve
+from tests.web.conftest import Live, screenshots, start_live
 from tests.web.jobs_helpers import fail_with
 
 LIVE_WAIT = 20_000  # ms: a poll every 3 s plus the search itself
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The usual live server, with a (fake) LibreTranslate to translate with."""
+    fake = FakeLibreTranslate()
+    with serve(fake.app) as server:
+        yield from start_live(tmp_path_factory.mktemp("dashboard"), config={
+            "translation_backends": ["libretranslate"], "libretranslate_url": server.url,
+            "translation_max_retries": 0})
 
 
 @pytest.fixture(autouse=True)
@@ -119,6 +132,35 @@ def test_a_finished_search_shows_as_a_download_without_a_reload(logged_in: Any,
     # The provider that delivered it has a last success now (it had none before).
     provider_row = page.locator(f'tr[data-provider="{item.provider}"]')
     expect(provider_row.locator("td").nth(2).locator("time")).to_be_visible()
+    assert page.evaluate("window.__noReload === true")
+
+
+def test_a_finished_translation_shows_in_the_activity(logged_in: Any, live: Live) -> None:
+    from translator import submit_translation_job
+
+    page = logged_in
+    item_id = wanted_item_id(live, "en", 1)
+    with live.app.database.session() as session:
+        item = session.get(WantedItem, item_id)
+        assert item is not None
+        if item.status != "found":
+            search_and_wait(live, item_id)
+            session.refresh(item)
+        english = Path(item.subtitle_path or "")
+    page.goto("/")
+    page.evaluate("window.__noReload = true")
+    with live.app.app_context():
+        job_id = submit_translation_job(english, target_lang="de")
+    first = page.get_by_role("region", name="Recent activity").locator("tbody tr").first
+    expect(first).to_contain_text("translated", timeout=LIVE_WAIT)
+    info = live.app.job_queue.get_job(job_id)
+    assert info.status is JobStatus.COMPLETED
+    german = Path(info.result["output_path"])
+    assert german.is_file() and german.is_relative_to(live.media_root)
+    assert german.name.endswith(".de.srt")
+    expect(first).to_contain_text(german.name)
+    expect(first).to_contain_text(f"{english.name.removesuffix('.en.srt')} (from en)")
+    expect(first).to_contain_text("libretranslate")
     assert page.evaluate("window.__noReload === true")
 
 
