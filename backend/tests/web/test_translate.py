@@ -38,7 +38,9 @@ def live(tmp_path_factory: pytest.TempPathFactory,
         "libretranslate_url": libretranslate.url,  # type: ignore[attr-defined]
         # One line per call, one call at a time: the job moves through 1/3, 2/3, 3/3.
         "translation_batch_size": 1, "translation_concurrency": 1,
-        "translation_max_retries": 0})
+        "translation_max_retries": 0,
+        # A failed job is tried once more, a second later.
+        "job_max_retries": 1, "job_retry_delays": ["1"]})
 
 
 def english_srt(live: Live, episode: int) -> Path:
@@ -115,6 +117,27 @@ def test_an_existing_translation_needs_replace(logged_in: Any, live: Live) -> No
     expect(logged_in.locator("#translate-job")).to_have_attribute(
         "data-status", "completed", timeout=JOB_TIMEOUT)
     assert german_of(source).read_text(encoding="utf-8") == SRT_DE
+
+
+def test_a_failing_backend_shows_the_error(logged_in: Any, live: Live,
+                                           libretranslate: FakeLibreTranslate) -> None:
+    source = english_srt(live, 3)
+    libretranslate.fault = "500"
+    try:
+        logged_in.goto("/translate")
+        fill_form(logged_in, source, target="fr")
+        logged_in.get_by_role("button", name="Translate").click()
+        panel = logged_in.locator("#translate-job")
+        expect(panel).to_have_attribute("data-status", "failed", timeout=JOB_TIMEOUT)
+        expect(panel.get_by_role("alert")).to_contain_text("Failed: ")
+        expect(panel.get_by_role("alert")).to_contain_text("libretranslate")
+        job_id = logged_in.url.split("job=", 1)[1]
+        record = JobRepository(live.app.database).get(job_id)
+        assert record is not None and record.attempts == 2  # tried again once
+    finally:
+        libretranslate.fault = None
+    assert not source.with_name(source.name.replace(".en.srt", ".fr.srt")).exists()
+    expect(logged_in.locator("#translate-recent .pill-failed")).to_have_count(1)
 
 
 def test_a_path_outside_the_media_roots_is_refused(logged_in: Any, live: Live,
