@@ -127,6 +127,10 @@ def test_filters_change_the_url_and_the_rows(logged_in: Any) -> None:
         "aria-sort", "descending")
     expect(page).to_have_url(re.compile(r"sort=title&order=desc"))
     expect(page.get_by_label("Order")).to_have_value("desc")
+    # A hand-edited URL with a bad value gets an error page naming the field.
+    response = page.goto("/wanted?status=bogus")
+    assert response is not None and response.status == 400
+    expect(page.get_by_text(re.compile(r"status: unknown status bogus"))).to_be_visible()
 
 
 def test_actions_work_without_javascript(browser: Any, live: Live) -> None:
