@@ -66,3 +66,9 @@ def fail_until_flag(flag_path: str) -> dict[str, Any]:
 def count_run(key: str) -> int:
     """A job that only records that it ran."""
     return _count(f"count:{key}")
+
+
+def fail_for_now(message: str) -> None:
+    """Fails with an error worth retrying (the queue tries again after a delay)."""
+    _count(f"retryable:{message}")
+    raise ConnectionError(message)

@@ -17,7 +17,15 @@ from db.models import WantedItem
 from job_queue import JobStatus
 from tests.web import jobs_helpers
 from tests.web.conftest import Live, login, screenshots
-from tests.web.jobs_helpers import RUNS, count_run, fail_until_flag, fail_with, gate, hold
+from tests.web.jobs_helpers import (
+    RUNS,
+    count_run,
+    fail_for_now,
+    fail_until_flag,
+    fail_with,
+    gate,
+    hold,
+)
 
 LIVE_WAIT = 20_000  # ms: a poll every 2 s plus the job itself
 
@@ -175,6 +183,24 @@ def test_cancel_stops_a_queued_and_a_running_job(logged_in: Any, live: Live) -> 
     # The cancelled job never ran, even after the workers were free again.
     assert RUNS["count:behind-the-gates"] == 0
     assert RUNS["count:after-cancel"] == 1
+
+
+def test_a_job_waiting_to_retry_says_when_and_why(logged_in: Any, live: Live) -> None:
+    page = logged_in
+    page.goto("/jobs")
+    job_id = enqueue(live, fail_for_now, "provider timed out")
+    line = row(page, job_id)
+    # job_retry_delays defaults to 10 s, 60 s: the row waits with the attempt's error.
+    expect(line).to_contain_text(re.compile(r"retry in \d+ s"), timeout=LIVE_WAIT)
+    expect(line).to_have_attribute("data-status", "queued")
+    expect(line).to_contain_text("attempt 1 of 3 failed")
+    expect(line).to_contain_text("ConnectionError: provider timed out")
+    info = job(live, job_id)
+    assert info.status is JobStatus.QUEUED and info.run_after is not None
+    assert info.attempts == 1
+    line.get_by_role("button", name=f"Cancel job {job_id[:8]}").click()
+    expect(line).to_have_attribute("data-status", "cancelled", timeout=LIVE_WAIT)
+    assert RUNS["retryable:provider timed out"] == 1
 
 
 def test_status_filter_and_pages(logged_in: Any, live: Live) -> None:
