@@ -51,15 +51,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     yield from start_live(tmp)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_login_limit() -> None:
-    """The login form allows 10 tries a minute per address and user, successful ones
-    included, and the process keeps that count across modules: every test here logs
-    in (screenshots several times), so each starts afresh."""
-    from web.views.auth import _limiter
-
-    _limiter.storage.reset()
-
 
 def _badges(page: Any, row: Any) -> list[str]:
     return [text.strip() for text in row.locator(".badge").all_inner_texts()]

@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -23,15 +22,6 @@ from tests.web.conftest import DESKTOP, Live, login, screenshots
 
 LIVE_TIMEOUT = 20_000  # ms: a search is a job over five provider fakes
 
-
-@pytest.fixture(autouse=True)
-def _fresh_login_limit() -> None:
-    """The login form allows 10 tries a minute per address and user, successful ones
-    included, and the process keeps that count across modules: every test here logs
-    in (screenshots several times), so each starts afresh."""
-    from web.views.auth import _limiter
-
-    _limiter.storage.reset()
 
 
 def _row(page: Any, episode: int, language: str) -> Any:
