@@ -69,6 +69,7 @@ _REGIONAL = {("pt", "BR"), ("zh", "TW"), ("zh", "HK"), ("es", "MX"), ("fr", "CA"
 # -- hashing ----------------------------------------------------------------------------
 
 HASH_CHUNK = 64 * 1024
+GUESS_PATH_PARTS = 3  # "<show>/<season>/<file>", the most of a path guessit should read
 
 
 def opensubtitles_hash(path: str | os.PathLike[str]) -> str:
@@ -180,7 +181,10 @@ class VideoQuery:
         from guessit import guessit
 
         file = Path(path)
-        info = guessit(str(file))
+        # Only the show and season folders say something about the video: given the
+        # whole path, guessit can take a far-up folder ("pytest-77", "media-2") for the
+        # title.
+        info = guessit(str(Path(*file.parts[-GUESS_PATH_PARTS:])))
         kind = "episode" if info.get("type") == "episode" else "movie"
         query = cls(
             kind=kind,

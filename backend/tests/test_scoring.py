@@ -181,3 +181,15 @@ def test_rank_orders_best_first_with_stable_ties():
 def test_unknown_provider_matches_are_ignored():
     scored = score_result(result(matches=["series", "moon_phase"]), EPISODE)
     assert scored.matches == ["series"]
+
+
+def test_a_query_from_a_path_reads_only_the_show_and_season_folders(tmp_path):
+    # A folder far above the show, named like a title with a number, must not win.
+    video = (tmp_path / "pytest-77" / "media-2" / "Sousou no Frieren" / "Season 1"
+             / "[SubsPlease] Sousou no Frieren - 05 (1080p).mkv")
+    video.parent.mkdir(parents=True)
+    video.write_bytes(b"\0" * 1024)
+    query = VideoQuery.from_path(video)
+    assert (query.kind, query.series, query.season, query.episode) == (
+        "episode", "Sousou no Frieren", 1, 5)
+    assert query.path == str(video) and query.size == 1024
