@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
@@ -428,7 +429,34 @@ def run_translation_job(file_path: str, *, source_lang: str | None = None,
                             backend=backend, force=force, series=series,
                             settings=app.settings,  # type: ignore[attr-defined]
                             database=app.database)  # type: ignore[attr-defined]
+    record_translation(app.database, result)  # type: ignore[attr-defined]
     return result.to_dict()
+
+
+def record_translation(database: Database, result: TranslationResult) -> None:
+    """A "translated" history row (what the dashboard's recent activity lists), tied to
+    the video the subtitle sits beside when the library knows it."""
+    import json
+
+    from sqlalchemy import select
+
+    from db.models import HistoryEvent, MediaFile, utcnow
+
+    output = Path(result.output_path)
+    with database.session() as session:
+        beside = session.execute(select(MediaFile.id, MediaFile.path).where(
+            MediaFile.path.startswith(f"{output.parent}{os.sep}"))).all()
+        # "<video stem>.<lang>[.hi|.forced].<ext>": the longest stem that prefixes it.
+        owners = sorted(((len(Path(path).stem), file_id) for file_id, path in beside
+                         if Path(path).parent == output.parent
+                         and output.name.startswith(Path(path).stem + ".")), reverse=True)
+        session.add(HistoryEvent(
+            at=utcnow(), action="translated",
+            media_file_id=owners[0][1] if owners else None,
+            language=result.target_lang, provider=result.backend, path=result.output_path,
+            detail=json.dumps({"source": result.source_path, "from": result.source_lang,
+                               "model": result.model_id,
+                               "lines": result.lines_translated})))
 
 
 _JOB_OPTIONS = frozenset({"source_lang", "backend", "force", "series", "job_id"})

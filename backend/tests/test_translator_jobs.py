@@ -123,3 +123,33 @@ def test_submitting_checks_language_codes_before_anything_is_queued(jobs: JobWor
     with jobs.app.app_context(), pytest.raises(TypeError, match="colour"):
         submit_translation_job(str(source), target_lang="de", colour="blue")
     assert jobs.app.job_queue.repository.count() == 0  # type: ignore[attr-defined]
+
+
+def test_a_finished_translation_is_in_the_history_with_its_video(jobs: JobWorld) -> None:
+    from sqlalchemy import select
+
+    from db.models import HistoryEvent, MediaFile, utcnow
+
+    video = jobs.media / "Station Story - 01.mkv"
+    video.write_bytes(b"\0" * 64)
+    other = jobs.media / "Station Story - 01 extra.mkv"  # shares a prefix, not the stem
+    other.write_bytes(b"\0" * 64)
+    database = jobs.app.database  # type: ignore[attr-defined]
+    now = utcnow()
+    with database.session() as session:
+        rows = [MediaFile(kind="episode", path=str(path), size=64, mtime_ns=0,
+                          created_at=now, updated_at=now) for path in (other, video)]
+        session.add_all(rows)
+        session.flush()
+        video_id = rows[1].id
+    info = jobs.run(jobs.copy("fansub.ass", "Station Story - 01.en.ass"))
+    assert info.status.value == "completed", info.error
+    with database.session() as session:
+        (event,) = session.scalars(select(HistoryEvent)).all()
+        assert (event.action, event.language, event.provider, event.path) == (
+            "translated", "de", "ollama", str(jobs.media / "Station Story - 01.de.ass"))
+        assert event.media_file_id == video_id
+    failed = jobs.run(jobs.copy("fansub.ass", "Station Story - 01.en.ass"))
+    assert failed.status.value == "failed"  # the German file exists: nothing recorded
+    with database.session() as session:
+        assert len(session.scalars(select(HistoryEvent)).all()) == 1
