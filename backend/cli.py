@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 from sqlalchemy.exc import OperationalError
 
-from config import SETTINGS, ConfigError, load_settings
+from config import SETTINGS, ConfigError, Settings, load_settings
 from errors import ApiError
 from routes.jobs import cancel, find_job, parse_status_filter, retry
 from routes.system import describe_error, sublarr_version
@@ -668,14 +668,42 @@ def config() -> None:
 @config.command("show", epilog=_settings_epilog())
 @json_option
 def config_show(as_json: bool) -> None:
-    """Every setting with its value (from defaults, the config file and SUBLARR_*
-    variables); secrets are masked."""
-    values = load_settings().masked()
+    """Every setting with its value and where it comes from (default, the config file,
+    saved in the web UI, a SUBLARR_* variable); secrets are masked."""
+    settings = _settings_with_saved_values()
+    values = settings.masked()
     if as_json:
         emit_json(values)
         return
-    emit_table(("SETTING", "VARIABLE", "VALUE"),
-               [(s.name, s.env_var, _show_value(values[s.name])) for s in SETTINGS])
+    emit_table(("SETTING", "VARIABLE", "VALUE", "FROM"),
+               [(s.name, s.env_var, _show_value(values[s.name]),
+                 settings.sources.get(s.name, "")) for s in SETTINGS])
+
+
+def _settings_with_saved_values() -> Settings:
+    """load_settings() plus what the web UI saved in the database; without the database
+    (none yet, or unreachable) the rest is still shown, with a note on stderr."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    import settings_store
+    from db import Database
+
+    settings = load_settings()
+    if settings.effective_database_url.startswith("sqlite") and not Path(
+            settings.sqlite_path).exists():
+        return settings
+    # A database on another machine that does not answer must not hang the command.
+    os.environ.setdefault("PGCONNECT_TIMEOUT", "5")
+    database = Database(settings.effective_database_url,
+                        sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        return settings_store.resolve(None, database)
+    except SQLAlchemyError as exc:
+        click.echo(f"sublarr: values saved in the web UI are not shown: the database "
+                   f"cannot be read ({type(exc).__name__})", err=True)
+        return settings
+    finally:
+        database.dispose()
 
 
 def _show_value(value: Any) -> str:

@@ -381,9 +381,15 @@ REFRESH_JOB_ID = "wanted-refresh"
 
 def sync_library_task(app: Flask) -> str:
     """Scheduled: queue the library sync (a long scan must not hold up the scheduler
-    thread that renews its lease); the same job id as `POST /wanted/refresh`, so the two
-    never run at once."""
-    return str(app.job_queue.enqueue(refresh_job, job_id=REFRESH_JOB_ID))  # type: ignore[attr-defined]
+    thread that renews its lease)."""
+    return submit_library_refresh(app)
+
+
+def submit_library_refresh(app: Flask | None = None) -> str:
+    """Queue the library sync and wanted refresh as job "wanted-refresh" — one id for the
+    API, the web UI, profile changes and the scheduler, so two never run at once."""
+    queue = (app or current_app).job_queue  # type: ignore[attr-defined]
+    return str(queue.enqueue(refresh_job, job_id=REFRESH_JOB_ID))
 
 
 def refresh_job() -> dict[str, Any]:

@@ -23,7 +23,7 @@ from wanted import (
     profile_usage,
     update_profile,
 )
-from wanted_search import REFRESH_JOB_ID
+from wanted_search import submit_library_refresh
 
 bp = Blueprint("profiles", __name__)
 
@@ -53,7 +53,7 @@ def add_profile() -> ResponseReturnValue:
                                      cutoff=body.get("cutoff"), tags=body.get("tags", ()),
                                      is_default=bool(body.get("is_default", False)))
         shown = _shown(profile, profile_usage(session))
-    return jsonify({**shown, "refresh_job_id": _queue_refresh()}), 201
+    return jsonify({**shown, "refresh_job_id": submit_library_refresh()}), 201
 
 
 @bp.route("/<int:profile_id>", methods=["PUT", "PATCH"])
@@ -64,7 +64,7 @@ def change_profile(profile_id: int) -> ResponseReturnValue:
         with _saving(session, body.get("name", profile.name)):
             update_profile(session, profile, **body)
         shown = _shown(profile, profile_usage(session))
-    return jsonify({**shown, "refresh_job_id": _queue_refresh()})
+    return jsonify({**shown, "refresh_job_id": submit_library_refresh()})
 
 
 @bp.delete("/<int:profile_id>")
@@ -75,7 +75,7 @@ def remove_profile(profile_id: int) -> ResponseReturnValue:
             raise Conflict("the default profile cannot be deleted; make another profile "
                            "the default first", details={"profile_id": profile_id})
         delete_profile(session, profile)
-    return jsonify({"deleted": profile_id, "refresh_job_id": _queue_refresh()})
+    return jsonify({"deleted": profile_id, "refresh_job_id": submit_library_refresh()})
 
 
 def _body(*, required: tuple[str, ...]) -> dict[str, Any]:
@@ -130,10 +130,3 @@ def _find(session: Session, profile_id: int) -> LanguageProfile:
 
 def _shown(profile: LanguageProfile, used: dict[int, int]) -> dict[str, Any]:
     return {**profile_to_dict(profile), "used_by": used.get(profile.id, 0)}
-
-
-def _queue_refresh() -> str:
-    from wanted_search import refresh_job
-
-    return str(current_app.job_queue.enqueue(  # type: ignore[attr-defined]
-        refresh_job, job_id=REFRESH_JOB_ID))

@@ -14,7 +14,6 @@ from flask.typing import ResponseReturnValue
 from db.repositories.wanted import KINDS, SORT_ALIASES, SORTS, WantedFilter, WantedRepository
 from errors import NotFound, ValidationFailed
 from wanted import STATUSES
-from wanted_search import REFRESH_JOB_ID
 
 bp = Blueprint("wanted", __name__)
 
@@ -101,10 +100,9 @@ def list_wanted() -> ResponseReturnValue:
 
 @bp.post("/refresh")
 def refresh() -> ResponseReturnValue:
-    from wanted_search import refresh_job
+    from wanted_search import submit_library_refresh
 
-    job_id = current_app.job_queue.enqueue(  # type: ignore[attr-defined]
-        refresh_job, job_id=REFRESH_JOB_ID)
+    job_id = submit_library_refresh()
     return jsonify({"job_id": job_id}), 202
 
 

@@ -98,6 +98,29 @@ def test_config_show_table_and_help_list_every_setting(runner: CliRunner) -> Non
         assert setting.env_var in helptext
 
 
+def test_config_show_includes_what_the_web_ui_saved(runner: CliRunner,
+                                                   data_dir: Path) -> None:
+    import json as json_module
+
+    from db import Database
+    from db.models import AppSetting, utcnow
+
+    invoke(runner, "db", "upgrade")
+    database = Database(f"sqlite:///{data_dir / 'sublarr.db'}")
+    try:
+        with database.session() as session:
+            session.add(AppSetting(name="min_score_episode", value_json=json_module.dumps(200),
+                                   updated_at=utcnow()))
+    finally:
+        database.dispose()
+    assert json_out(invoke(runner, "config", "show", "--json"))["min_score_episode"] == 200
+    row = next(line for line in invoke(runner, "config", "show").stdout.splitlines()
+               if line.startswith("min_score_episode "))
+    assert row.split()[-2:] == ["200", "stored"]
+    runner.env["SUBLARR_MIN_SCORE_EPISODE"] = "210"  # the environment still wins
+    assert json_out(invoke(runner, "config", "show", "--json"))["min_score_episode"] == 210
+
+
 def test_config_file_option(runner: CliRunner, tmp_path: Path) -> None:
     config_file = tmp_path / "sublarr.toml"
     config_file.write_text("[sublarr]\nport = 6123\nlog_level = \"WARNING\"\n")

@@ -34,15 +34,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             "translation_max_retries": 0})
 
 
-@pytest.fixture(autouse=True)
-def _login_limit_per_test() -> None:
-    """The login limit (10 a minute per address and user name, successful logins
-    included) lives in the process; a full run of the web tests logs in more often than
-    that, so each test starts with a clean count."""
-    from web.views import auth
-
-    auth._limiter.storage.reset()
-
 
 def wanted_counts(live: Live) -> dict[str, int]:
     with live.app.database.session() as session:

@@ -30,15 +30,6 @@ from tests.web.jobs_helpers import (
 LIVE_WAIT = 20_000  # ms: a poll every 2 s plus the job itself
 
 
-@pytest.fixture(autouse=True)
-def _login_limit_per_test() -> None:
-    """The login limit (10 a minute per address and user name, successful logins
-    included) lives in the process; a full run of the web tests logs in more often than
-    that, so each test starts with a clean count."""
-    from web.views import auth
-
-    auth._limiter.storage.reset()
-
 
 @pytest.fixture(autouse=True)
 def _release_held_jobs() -> Iterator[None]:

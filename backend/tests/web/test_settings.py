@@ -35,14 +35,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         yield from start_live(tmp_path_factory.mktemp("settings"))
 
 
-@pytest.fixture(autouse=True)
-def _fresh_login_limit() -> None:
-    """The login form allows 10 attempts a minute per address and user, successful ones
-    included, and every test here logs in (screenshots twice): start each test afresh."""
-    from web.views.auth import _limiter
-
-    _limiter.storage.reset()
-
 
 @pytest.fixture(scope="module")
 def sonarr() -> Iterator[tuple[FakeSonarr, FakeServer]]:

@@ -278,9 +278,9 @@ def _refresh_job() -> Any:
 def wanted_refresh() -> ResponseReturnValue:
     """Queue the library scan + wanted refresh (the job POST /api/v1/wanted/refresh
     queues); the page then follows it in #wanted-refresh."""
-    from wanted_search import REFRESH_JOB_ID, refresh_job
+    from wanted_search import submit_library_refresh
 
-    current_app.job_queue.enqueue(refresh_job, job_id=REFRESH_JOB_ID)  # type: ignore[attr-defined]
+    submit_library_refresh()
     message = "Library scan queued: the list can be reloaded when it finishes."
     if not request.headers.get("HX-Request"):
         return wanted_answer(message, "info")

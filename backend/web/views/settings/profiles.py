@@ -8,15 +8,22 @@ from typing import Any
 
 from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from db.models import LanguageProfile, Movie, Series
+from db.models import LanguageProfile
 from errors import Conflict, NotFound
 from providers.base import normalize_language
-from wanted import create_profile, delete_profile, profile_to_dict, update_profile
+from wanted import (
+    create_profile,
+    delete_profile,
+    profile_to_dict,
+    profile_usage,
+    update_profile,
+)
+from wanted_search import submit_library_refresh
 from web.blueprint import bp
 from web.views.settings.pages import render_settings
 
@@ -85,25 +92,6 @@ def _database() -> Any:
     return current_app.database  # type: ignore[attr-defined]
 
 
-def _usage(session: Session) -> dict[int, int]:
-    """Series and movies that name each profile explicitly."""
-    counts: dict[int, int] = {}
-    for model in (Series, Movie):
-        for profile_id, count in session.execute(
-                select(model.profile_id, func.count()).where(model.profile_id.isnot(None))
-                .group_by(model.profile_id)):
-            if profile_id is not None:
-                counts[profile_id] = counts.get(profile_id, 0) + count
-    return counts
-
-
-def _queue_refresh() -> None:
-    from routes.wanted import REFRESH_JOB_ID
-    from wanted_search import refresh_job
-
-    current_app.job_queue.enqueue(refresh_job, job_id=REFRESH_JOB_ID)  # type: ignore[attr-defined]
-
-
 def _profile(session: Session, profile_id: int) -> LanguageProfile:
     profile = session.get(LanguageProfile, profile_id)
     if profile is None:
@@ -120,7 +108,7 @@ def settings_profiles() -> ResponseReturnValue:
         default_profile(session, current_app.settings)  # type: ignore[attr-defined]
         profiles = [profile_to_dict(p) for p in session.scalars(
             select(LanguageProfile).order_by(LanguageProfile.name))]
-        usage = _usage(session)
+        usage = profile_usage(session)
     return render_settings("settings/profiles.html", "languages", profiles=profiles,
                            usage=usage)
 
@@ -140,7 +128,7 @@ def settings_profile_new() -> ResponseReturnValue:
     except IntegrityError:
         form.errors["name"] = f"name: a profile called {form.name!r} exists already"
         return _render_form(form, None, status=400)
-    _queue_refresh()
+    submit_library_refresh()
     flash(f"Profile {form.name!r} created; the wanted list is being refreshed.", "success")
     return redirect(url_for("web.settings_profiles"))
 
@@ -164,7 +152,7 @@ def settings_profile_edit(profile_id: int) -> ResponseReturnValue:
     except IntegrityError:
         form.errors["name"] = f"name: a profile called {form.name!r} exists already"
         return _render_form(form, profile_id, status=400)
-    _queue_refresh()
+    submit_library_refresh()
     flash(f"Profile {form.name!r} saved; the wanted list is being refreshed.", "success")
     return redirect(url_for("web.settings_profiles"))
 
@@ -175,7 +163,7 @@ def settings_profile_default(profile_id: int) -> ResponseReturnValue:
         profile = _profile(session, profile_id)
         update_profile(session, profile, is_default=True)
         name = profile.name
-    _queue_refresh()
+    submit_library_refresh()
     flash(f"{name!r} is now the default profile.", "success")
     return redirect(url_for("web.settings_profiles"))
 
@@ -187,10 +175,10 @@ def settings_profile_delete(profile_id: int) -> ResponseReturnValue:
         if profile.is_default:
             raise Conflict("the default profile cannot be deleted; make another profile "
                            "the default first", details={"id": profile_id})
-        used = _usage(session).get(profile_id, 0)
+        used = profile_usage(session).get(profile_id, 0)
         name = profile.name
         delete_profile(session, profile)
-    _queue_refresh()
+    submit_library_refresh()
     fallback = (f" {used} series/movies now use their tags' profile or the default."
                 if used else "")
     flash(f"Profile {name!r} deleted.{fallback}", "success")
