@@ -67,8 +67,11 @@ def percent(value: float | None) -> str:
 
 
 def install(app: Flask) -> None:
+    from web.views.jobs import error_has_more, error_head
+
     app.jinja_env.filters.update(ago=ago, timestamp=timestamp, filesize=filesize,
-                                 milliseconds=milliseconds, percent=percent)
+                                 milliseconds=milliseconds, percent=percent,
+                                 error_head=error_head, error_has_more=error_has_more)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

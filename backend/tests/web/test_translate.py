@@ -131,6 +131,11 @@ def test_a_failing_backend_shows_the_error(logged_in: Any, live: Live,
         expect(panel).to_have_attribute("data-status", "failed", timeout=JOB_TIMEOUT)
         expect(panel.get_by_role("alert")).to_contain_text("Failed: ")
         expect(panel.get_by_role("alert")).to_contain_text("libretranslate")
+        # The message leads; the traceback stays folded away until asked for.
+        full = panel.get_by_role("alert").locator("details")
+        expect(full.locator("pre")).not_to_be_visible()
+        full.locator("summary").click()
+        expect(full.locator("pre")).to_contain_text("translator.py")
         job_id = logged_in.url.split("job=", 1)[1]
         record = JobRepository(live.app.database).get(job_id)
         assert record is not None and record.attempts == 2  # tried again once
