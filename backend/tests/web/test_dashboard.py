@@ -18,6 +18,7 @@ from db.models import HistoryEvent, MediaFile, WantedItem
 from job_queue import JobStatus
 from tests.fakes.libretranslate import FakeLibreTranslate
 from tests.fakes.server import serve
+from tests.provider_world import SERIES
 from tests.web.conftest import Live, screenshots, start_live
 from tests.web.jobs_helpers import fail_with
 
@@ -150,7 +151,10 @@ def test_a_finished_translation_shows_in_the_activity(logged_in: Any, live: Live
     assert german.is_file() and german.is_relative_to(live.media_root)
     assert german.name.endswith(".de.srt")
     expect(first).to_contain_text(german.name)
-    expect(first).to_contain_text(f"{english.name.removesuffix('.en.srt')} (from en)")
+    # The history row the job wrote, tied to its video; the job is not listed twice.
+    expect(first).to_contain_text(f"{SERIES} S01E01")
+    activity = page.get_by_role("region", name="Recent activity").locator("tbody tr")
+    expect(activity.filter(has_text=german.name)).to_have_count(1)
     expect(first).to_contain_text("libretranslate")
     assert page.evaluate("window.__noReload === true")
 
