@@ -23,6 +23,7 @@ from db.models import Movie, Series, utcnow
 from db.repositories.library import LibraryRepository
 from library.probe import FfprobeNotFound, probe_subtitle_tracks
 from library.sidecars import VIDEO_EXTENSIONS, find_sidecars
+from release_names import scene_episode_fields
 
 log = logging.getLogger(__name__)
 
@@ -343,18 +344,6 @@ _SPECIALS_DIR = re.compile(r"^(?:specials?|extras?)$", re.IGNORECASE)
 _YEAR = re.compile(r"\s*\((\d{4})\)")
 _ID_TAG = re.compile(r"\s*[\[{](tvdb|tvdbid|imdb|imdbid|tmdb|tmdbid)-([A-Za-z0-9]+)[\]}]",
                      re.IGNORECASE)
-_SCENE_EPISODE = re.compile(
-    r"^(?P<show>.+?)[ ._-]+S(?P<season>\d{1,3})[ ._-]?E(?P<episode>\d{1,4})(?![0-9])"
-    r"(?:[-E]+\d{1,4})*(?P<rest>.*)$", re.IGNORECASE)
-_RESOLUTION = re.compile(r"(?<![0-9])(2160|1080|720|576|480)([pi])(?![a-z0-9])", re.IGNORECASE)
-_SOURCES = ((re.compile(r"(?<![a-z])web[ ._-]?(?:dl|rip)?(?![a-z])", re.I), "Web"),
-            (re.compile(r"(?<![a-z])blu[ ._-]?ray(?![a-z])", re.I), "Blu-ray"),
-            (re.compile(r"(?<![a-z])hdtv(?![a-z])", re.I), "HDTV"),
-            (re.compile(r"(?<![a-z])dvd[ ._-]?rip(?![a-z])", re.I), "DVD"))
-_CODECS = ((re.compile(r"(?<![a-z0-9])(?:x264|h[ .]?264|avc)(?![a-z0-9])", re.I), "H.264"),
-           (re.compile(r"(?<![a-z0-9])(?:x265|h[ .]?265|hevc)(?![a-z0-9])", re.I), "H.265"),
-           (re.compile(r"(?<![a-z0-9])av1(?![a-z0-9])", re.I), "AV1"))
-_GROUP = re.compile(r"-(?P<group>[A-Za-z0-9]+)$")
 
 
 def parse_media_path(path: str, root: str) -> dict[str, Any]:
@@ -384,28 +373,6 @@ def parse_media_path(path: str, root: str) -> dict[str, Any]:
         container.update(title=str(guess.get("title") or stem), year=_int(guess.get("year")))
     return {"kind": "movie", "container_path": movie_dir, "container": container,
             "fields": fields}
-
-
-def scene_episode_fields(stem: str) -> dict[str, Any] | None:
-    """Fast path for the `Show.S01E02.1080p.WEB-DL.x264-GROUP` names *arr and scene use,
-    agreeing with guessit on them; guessit costs ~10 ms a name, too slow for big first
-    scans. None when the name is not of that shape."""
-    # Names with spaces ("Show - S01E02 - Title") carry episode titles: guessit's job.
-    match = None if any(c.isspace() for c in stem) else _SCENE_EPISODE.match(stem)
-    if match is None:
-        return None
-    rest = match["rest"]
-    resolution = _RESOLUTION.search(rest)
-    group = _GROUP.search(rest)
-    return {
-        "_show": re.sub(r"[._]+", " ", match["show"]).strip(" -"),
-        "season": int(match["season"]), "episode": int(match["episode"]),
-        "absolute_episode": None, "title": None,
-        "release_group": group["group"] if group and resolution else None,
-        "source": next((label for rx, label in _SOURCES if rx.search(rest)), None),
-        "resolution": (resolution[1] + resolution[2].lower()) if resolution else None,
-        "video_codec": next((label for rx, label in _CODECS if rx.search(rest)), None),
-    }
 
 
 def _guess_fields(guess: dict[str, Any], is_episode: bool,

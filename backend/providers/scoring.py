@@ -190,7 +190,11 @@ def _numbering_matches(guess: dict[str, Any], season: int | None, episode: int |
 def _guess_cached(release_name: str, kind: str) -> tuple[tuple[str, Any], ...]:
     from guessit import guessit
 
-    info = guessit(release_name, {"type": kind})
+    from release_names import scene_guess
+
+    # Most episode releases are scene-named: read those without guessit's CPU cost.
+    info = (scene_guess(release_name) if kind == "episode" else None) or guessit(
+        release_name, {"type": kind})
     return tuple((key, value) for key, value in info.items()
                  if key in ("title", "year", "season", "episode", "absolute_episode",
                             "release_group", "source", "screen_size", "video_codec"))

@@ -193,3 +193,17 @@ def test_a_query_from_a_path_reads_only_the_show_and_season_folders(tmp_path):
     assert (query.kind, query.series, query.season, query.episode) == (
         "episode", "Sousou no Frieren", 1, 5)
     assert query.path == str(video) and query.size == 1024
+
+
+def test_scene_names_are_scored_without_guessit(monkeypatch):
+    import guessit
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("guessit was asked about a scene name")
+
+    monkeypatch.setattr(guessit, "guessit", refuse)
+    scored = score_result(result("The.Expanse.S02E05.1080p.WEB.H264-NTb.en.srt"), EPISODE)
+    assert set(scored.matches) == {"series", "season", "episode", "resolution", "source",
+                                   "video_codec", "release_group"}
+    with pytest.raises(AssertionError, match="guessit was asked"):
+        score_result(result("[NTb] The Expanse - 05 (1080p).mkv"), EPISODE)
