@@ -1,9 +1,11 @@
-"""Fast parsing of scene-style release names (`Show.S01E02.1080p.WEB-DL.x264-GROUP`).
+"""Fast parsing of the two release-name shapes nearly every file has: scene style
+(`Show.S01E02.1080p.WEB-DL.x264-GROUP`) and anime fansub style
+(`[Group] Show - 05 (1080p) [CRC32].mkv`).
 
 guessit reads any name but costs 10-30 ms of CPU for each; the library scan meets
-thousands of names and the wanted search several new ones per item, nearly all of this
-one shape. For it these functions agree with guessit (tests/test_release_names.py) and
-take microseconds; any other shape returns None and goes to guessit.
+thousands of names and the wanted search several new ones per item. For these two
+shapes the functions here agree with guessit (tests/test_release_names.py) and take
+microseconds; any other shape returns None and goes to guessit.
 """
 
 from __future__ import annotations
@@ -58,6 +60,44 @@ def scene_episode_fields(stem: str) -> dict[str, Any] | None:
         "resolution": (resolution[1] + resolution[2].lower()) if resolution else None,
         "video_codec": next((label for rx, label in _CODECS if rx.search(rest)), None),
     }
+
+
+# "[Group] Title - 05v2 (1080p) [ABCD1234]": the group, a title without brackets, the
+# episode, then only bracketed tags that fast_guess knows (anything else: guessit).
+_ANIME = re.compile(r"^\[(?P<group>[^\[\]]+)\]\s*(?P<title>[^\[\]()]+?)\s+-\s+"
+                    r"(?P<episode>\d{1,4})(?:v\d{1,2})?(?P<tags>(?:\s*[\[(][^\[\]()]*[\])])*)$")
+_SEASON_IN_TITLE = re.compile(r"(?:\bS\d{1,2}|\bseason\b|\b(?:19|20)\d{2})$", re.IGNORECASE)
+_TAG = re.compile(r"[\[(]([^\[\]()]*)[\])]")
+_TAG_CODECS = {"x264": "H.264", "avc": "H.264", "h264": "H.264", "h.264": "H.264",
+               "x265": "H.265", "hevc": "H.265", "h265": "H.265", "h.265": "H.265"}
+_TAG_NOISE = re.compile(r"^(?:[0-9A-Fa-f]{8}|10-?bit|8-?bit)$")
+_TAG_RESOLUTION = re.compile(r"^(2160|1080|720|576|480)([pP])$")
+
+
+def fast_guess(release_name: str) -> dict[str, Any] | None:
+    """What guessit would say of a scene-style or anime-style episode name, in its keys;
+    None for names of another shape."""
+    return scene_guess(release_name) or anime_guess(release_name)
+
+
+def anime_guess(release_name: str) -> dict[str, Any] | None:
+    """`[Group] Title - 05 (1080p) [CRC32]` read as guessit reads it; None otherwise."""
+    match = _ANIME.match(_SUBTITLE_MARKS.sub("", _EXTENSION.sub("", release_name)))
+    if match is None or _SEASON_IN_TITLE.search(match["title"].strip()):
+        return None
+    guess: dict[str, Any] = {"title": match["title"].strip(),
+                             "episode": int(match["episode"]),
+                             "release_group": match["group"].strip()}
+    for tag in _TAG.findall(match["tags"]):
+        for word in tag.split():
+            resolution = _TAG_RESOLUTION.match(word)
+            if resolution:
+                guess["screen_size"] = resolution[1] + "p"
+            elif word.lower() in _TAG_CODECS:
+                guess["video_codec"] = _TAG_CODECS[word.lower()]
+            elif not _TAG_NOISE.match(word):
+                return None  # a tag guessit would read more into (source, languages…)
+    return guess
 
 
 def scene_guess(release_name: str) -> dict[str, Any] | None:

@@ -190,10 +190,11 @@ def _numbering_matches(guess: dict[str, Any], season: int | None, episode: int |
 def _guess_cached(release_name: str, kind: str) -> tuple[tuple[str, Any], ...]:
     from guessit import guessit
 
-    from release_names import scene_guess
+    from release_names import fast_guess
 
-    # Most episode releases are scene-named: read those without guessit's CPU cost.
-    info = (scene_guess(release_name) if kind == "episode" else None) or guessit(
+    # Most episode releases are scene- or fansub-named: read those without guessit's
+    # CPU cost.
+    info = (fast_guess(release_name) if kind == "episode" else None) or guessit(
         release_name, {"type": kind})
     return tuple((key, value) for key, value in info.items()
                  if key in ("title", "year", "season", "episode", "absolute_episode",

@@ -195,7 +195,7 @@ def test_a_query_from_a_path_reads_only_the_show_and_season_folders(tmp_path):
     assert query.path == str(video) and query.size == 1024
 
 
-def test_scene_names_are_scored_without_guessit(monkeypatch):
+def test_scene_and_fansub_names_are_scored_without_guessit(monkeypatch):
     import guessit
 
     def refuse(*_args, **_kwargs):
@@ -205,5 +205,7 @@ def test_scene_names_are_scored_without_guessit(monkeypatch):
     scored = score_result(result("The.Expanse.S02E05.1080p.WEB.H264-NTb.en.srt"), EPISODE)
     assert set(scored.matches) == {"series", "season", "episode", "resolution", "source",
                                    "video_codec", "release_group"}
+    fansub = score_result(result("[NTb] The Expanse - 05 (1080p) [0A1B2C3D].mkv"), EPISODE)
+    assert {"series", "episode", "resolution", "release_group"} <= set(fansub.matches)
     with pytest.raises(AssertionError, match="guessit was asked"):
-        score_result(result("[NTb] The Expanse - 05 (1080p).mkv"), EPISODE)
+        score_result(result("The Expanse - 2x05 - Doors and Corners.mkv"), EPISODE)
