@@ -81,3 +81,33 @@ def test_log_in_search_a_wanted_item_and_watch_it_land(browser: Any, live: Live)
             re.compile(r"Last success\s+\d+ s ago|Last success\s+just now"))
     finally:
         context.close()
+
+
+def test_the_menu_works_by_keyboard_at_phone_width(browser: Any, live: Live) -> None:
+    from tests.web.conftest import PHONE, login
+
+    context = browser.new_context(viewport=PHONE, base_url=live.url, is_mobile=True,
+                                  has_touch=True)
+    page = context.new_page()
+    try:
+        login(page)
+        page.goto("/wanted")
+        nav = page.get_by_role("navigation", name="Main")
+        menu = page.get_by_role("button", name="Menu")
+        expect(nav.get_by_role("link", name="Jobs")).not_to_be_in_viewport()
+        # The first Tab reaches the skip link; Enter moves focus past the menu.
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+        menu.focus()
+        page.keyboard.press("Enter")
+        expect(menu).to_have_attribute("aria-expanded", "true")
+        expect(nav.get_by_role("link", name="Dashboard")).to_be_focused()
+        expect(nav.get_by_role("link", name="Jobs")).to_be_in_viewport()
+        page.keyboard.press("Escape")
+        expect(menu).to_have_attribute("aria-expanded", "false")
+        expect(menu).to_be_focused()
+        menu.press("Enter")
+        nav.get_by_role("link", name="Jobs").press("Enter")
+        expect(page).to_have_url(re.compile(r"/jobs$"))
+    finally:
+        context.close()
