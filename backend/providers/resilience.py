@@ -420,6 +420,7 @@ class RateLimit:
         self._memory: MovingWindowRateLimiter | None = None
         self._remote: MovingWindowRateLimiter | None = None
         self._lock = threading.Lock()
+        self._memory_lock = threading.Lock()
 
     def _limiter(self) -> tuple[MovingWindowRateLimiter, bool]:
         with self._lock:
@@ -438,18 +439,28 @@ class RateLimit:
         """0 when a call may go out now, else seconds until one may."""
         limiter, remote = self._limiter()
         try:
-            for item in self.items:
-                if not limiter.hit(item, "sublarr", self.name):
-                    reset = limiter.get_window_stats(item, "sublarr", self.name).reset_time
-                    return max(reset - time.time(), 0.01)
-            if remote and self.shared is not None:
+            if remote:
+                wait = self._check(limiter)
+            else:
+                # limits' MemoryStorage restarts its expiry timer without a lock: two
+                # threads at once can start the same thread twice (RuntimeError).
+                with self._memory_lock:
+                    wait = self._check(limiter)
+            if wait == 0.0 and remote and self.shared is not None:
                 self.shared.note_success()
-            return 0.0
+            return wait
         except _REDIS_ERRORS as exc:
             if not remote or self.shared is None:
                 raise
             self.shared.note_failure(exc)
             return self._try()
+
+    def _check(self, limiter: MovingWindowRateLimiter) -> float:
+        for item in self.items:
+            if not limiter.hit(item, "sublarr", self.name):
+                reset = limiter.get_window_stats(item, "sublarr", self.name).reset_time
+                return max(reset - time.time(), 0.01)
+        return 0.0
 
     def acquire(self, deadline: float) -> bool:
         """Wait (until the monotonic `deadline` at most) for a free slot."""

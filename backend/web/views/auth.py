@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, render_template, request, session, url_for
@@ -27,6 +28,9 @@ log = logging.getLogger("sublarr.web")
 # successful login does not count, so a household logging in often is never locked out).
 LOGIN_LIMIT = parse("10/minute")
 _limiter = MovingWindowRateLimiter(MemoryStorage())
+# MemoryStorage is not safe for request threads calling it at once (see
+# providers.resilience.RateLimit): one caller at a time.
+_limiter_lock = threading.Lock()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -40,12 +44,15 @@ def login() -> ResponseReturnValue:
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
     who = (request.remote_addr or "-", username.lower())
-    if not _limiter.test(LOGIN_LIMIT, *who):
+    with _limiter_lock:
+        allowed = _limiter.test(LOGIN_LIMIT, *who)
+    if not allowed:
         return render_template("login.html", next=target, username=username,
                                error="Too many failed attempts; wait a minute and try "
                                      "again."), 429
     if not verify_login(database, username, password):
-        _limiter.hit(LOGIN_LIMIT, *who)
+        with _limiter_lock:
+            _limiter.hit(LOGIN_LIMIT, *who)
         log.warning("failed web login for %r from %s", username, request.remote_addr)
         return render_template("login.html", next=target, username=username,
                                error="Wrong user name or password."), 401
