@@ -16,6 +16,7 @@ UNAUTHORIZED_MESSAGE = "a valid API key is required (X-Api-Key header or apikey 
 
 def register_blueprints(app: Flask) -> None:
     from metrics import metrics_registry
+    from routes.glossary import bp as glossary_bp
     from routes.jobs import bp as jobs_bp
     from routes.library import bp as library_bp
     from routes.metrics import bp as metrics_bp
@@ -34,6 +35,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(wanted_bp, url_prefix=f"{API_PREFIX}/wanted")
     app.register_blueprint(library_bp, url_prefix=f"{API_PREFIX}/library")
     app.register_blueprint(profiles_bp, url_prefix=f"{API_PREFIX}/profiles")
+    app.register_blueprint(glossary_bp, url_prefix=f"{API_PREFIX}/glossary")
     app.register_blueprint(metrics_bp)
     metrics_registry(app)
     # An app-level hook rather than per-blueprint ones: it also runs for unknown
