@@ -24,6 +24,7 @@ empty source means "detect it" where a backend can.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -149,6 +150,12 @@ class TranslationBackend(ABC):
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release network resources; the backend can still be used afterwards."""
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A short, non-reversible tag of an API key for a backend's identity: a changed key
+    is another identity (breaker and memory state), and the key itself never shows."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:8] if api_key else ""
 
 
 def source_code(code: str | None, backend: str) -> str | None:

@@ -33,7 +33,6 @@ BatchTooLarge; 5xx and transport failures → BackendUnavailable.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 from xml.sax.saxutils import escape, unescape
@@ -57,6 +56,7 @@ from translation.base import (
     TranslationError,
     error_text,
     json_body,
+    key_fingerprint,
     split_language,
     unavailable_for,
 )
@@ -137,7 +137,7 @@ class DeepLBackend(TranslationBackend):
 
     @property
     def identity(self) -> str:
-        key = hashlib.sha256(self.api_key.encode()).hexdigest()[:8] if self.api_key else ""
+        key = key_fingerprint(self.api_key)
         return f"deepl@{self.base_url}#{key}"
 
     def _translate(self, lines: list[str], *, source_lang: str | None, target_lang: str,

@@ -23,7 +23,6 @@ BackendRateLimited; 5xx and transport failures → BackendUnavailable.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,6 +42,7 @@ from translation.base import (
     TranslationError,
     error_text,
     json_body,
+    key_fingerprint,
     split_language,
     unavailable_for,
 )
@@ -74,7 +74,7 @@ class LibreTranslateBackend(TranslationBackend):
 
     @property
     def identity(self) -> str:
-        key = hashlib.sha256(self.api_key.encode()).hexdigest()[:8] if self.api_key else ""
+        key = key_fingerprint(self.api_key)
         return f"libretranslate@{self.base_url}#{key}"
 
     def _translate(self, lines: list[str], *, source_lang: str | None, target_lang: str,

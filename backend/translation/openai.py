@@ -28,7 +28,6 @@ a refusal, a filtered answer or a wrong number of lines → MalformedAnswer.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,6 +48,7 @@ from translation.base import (
     MalformedAnswer,
     TranslationError,
     json_body,
+    key_fingerprint,
     unavailable_for,
 )
 from translation.llm import TEMPERATURE, LLMBackend
@@ -83,7 +83,7 @@ class OpenAIBackend(LLMBackend):
 
     @property
     def identity(self) -> str:
-        key = hashlib.sha256(self.api_key.encode()).hexdigest()[:8] if self.api_key else ""
+        key = key_fingerprint(self.api_key)
         return f"openai:{self.model}@{self.base_url}#{key}"
 
     def _complete(self, system: str, prompt: str, *, lines: int) -> str:
