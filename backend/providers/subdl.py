@@ -46,7 +46,6 @@ from providers.base import (
     Provider,
     ProviderConfigError,
     ProviderError,
-    ProviderUnavailable,
     QuotaExhausted,
     SubtitleResult,
     UnknownLanguage,
@@ -272,7 +271,7 @@ class SubDLProvider(Provider):
                 body = _small_json(response)
                 message = _error_message(body) or f"HTTP {response.status_code}"
                 raise self._error(response, message)
-            return _read_capped(self.name, response, self.max_download_bytes)
+            return self.downloads.read_body(response, limit=self.max_download_bytes)
         finally:
             response.close()
 
@@ -352,17 +351,3 @@ def _small_json(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def _read_capped(provider: str, response: requests.Response, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        for chunk in response.iter_content(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise BadResponse(provider, f"download larger than {limit} bytes")
-            chunks.append(chunk)
-    except requests.RequestException as exc:
-        raise ProviderUnavailable(provider, f"download interrupted: {exc}") from exc
-    return b"".join(chunks)
