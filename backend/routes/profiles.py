@@ -41,7 +41,7 @@ def list_profiles() -> ResponseReturnValue:
 @bp.get("/<int:profile_id>")
 def show_profile(profile_id: int) -> ResponseReturnValue:
     with current_app.database.session() as session:  # type: ignore[attr-defined]
-        return jsonify(_shown(_find(session, profile_id), profile_usage(session)))
+        return jsonify(_shown(find_profile(session, profile_id), profile_usage(session)))
 
 
 @bp.post("")
@@ -60,7 +60,7 @@ def add_profile() -> ResponseReturnValue:
 def change_profile(profile_id: int) -> ResponseReturnValue:
     body = _body(required=("name", "items") if request.method == "PUT" else ())
     with current_app.database.session() as session:  # type: ignore[attr-defined]
-        profile = _find(session, profile_id)
+        profile = find_profile(session, profile_id)
         with _saving(session, body.get("name", profile.name)):
             update_profile(session, profile, **body)
         shown = _shown(profile, profile_usage(session))
@@ -70,11 +70,7 @@ def change_profile(profile_id: int) -> ResponseReturnValue:
 @bp.delete("/<int:profile_id>")
 def remove_profile(profile_id: int) -> ResponseReturnValue:
     with current_app.database.session() as session:  # type: ignore[attr-defined]
-        profile = _find(session, profile_id)
-        if profile.is_default:
-            raise Conflict("the default profile cannot be deleted; make another profile "
-                           "the default first", details={"profile_id": profile_id})
-        delete_profile(session, profile)
+        delete_profile(session, deletable_profile(session, profile_id))
     return jsonify({"deleted": profile_id, "refresh_job_id": submit_library_refresh()})
 
 
@@ -120,11 +116,21 @@ def _saving(session: Session, name: str) -> Iterator[None]:
                        details={"field": "name"}) from None
 
 
-def _find(session: Session, profile_id: int) -> LanguageProfile:
+def find_profile(session: Session, profile_id: int) -> LanguageProfile:
+    """The profile, or NotFound (the API and the settings page)."""
     profile = session.get(LanguageProfile, profile_id)
     if profile is None:
-        raise NotFound(f"profile {profile_id} does not exist",
+        raise NotFound(f"language profile {profile_id} does not exist",
                        details={"profile_id": profile_id})
+    return profile
+
+
+def deletable_profile(session: Session, profile_id: int) -> LanguageProfile:
+    """The profile, unless it is the default (Conflict): something must stay default."""
+    profile = find_profile(session, profile_id)
+    if profile.is_default:
+        raise Conflict("the default profile cannot be deleted; make another profile "
+                       "the default first", details={"profile_id": profile_id})
     return profile
 
 

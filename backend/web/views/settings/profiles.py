@@ -10,12 +10,11 @@ from flask import current_app, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from db.models import LanguageProfile
-from errors import Conflict, NotFound
 from providers.base import normalize_language
+from routes.profiles import deletable_profile, find_profile
 from wanted import (
     create_profile,
     delete_profile,
@@ -92,12 +91,6 @@ def _database() -> Any:
     return current_app.database  # type: ignore[attr-defined]
 
 
-def _profile(session: Session, profile_id: int) -> LanguageProfile:
-    profile = session.get(LanguageProfile, profile_id)
-    if profile is None:
-        raise NotFound(f"language profile {profile_id} does not exist",
-                       details={"id": profile_id})
-    return profile
 
 
 @bp.get("/settings/languages")
@@ -136,7 +129,7 @@ def settings_profile_new() -> ResponseReturnValue:
 @bp.route("/settings/languages/<int:profile_id>", methods=["GET", "POST"])
 def settings_profile_edit(profile_id: int) -> ResponseReturnValue:
     with _database().session() as session:
-        stored = profile_to_dict(_profile(session, profile_id))
+        stored = profile_to_dict(find_profile(session, profile_id))
     if request.method == "GET":
         return _render_form(ProfileForm.of(stored), profile_id)
     form = ProfileForm.read(request.form)
@@ -148,7 +141,7 @@ def settings_profile_edit(profile_id: int) -> ResponseReturnValue:
         changes["is_default"] = True  # unticking is done by making another one default
     try:
         with _database().session() as session:
-            update_profile(session, _profile(session, profile_id), **changes)
+            update_profile(session, find_profile(session, profile_id), **changes)
     except IntegrityError:
         form.errors["name"] = f"name: a profile called {form.name!r} exists already"
         return _render_form(form, profile_id, status=400)
@@ -160,7 +153,7 @@ def settings_profile_edit(profile_id: int) -> ResponseReturnValue:
 @bp.post("/settings/languages/<int:profile_id>/default")
 def settings_profile_default(profile_id: int) -> ResponseReturnValue:
     with _database().session() as session:
-        profile = _profile(session, profile_id)
+        profile = find_profile(session, profile_id)
         update_profile(session, profile, is_default=True)
         name = profile.name
     submit_library_refresh()
@@ -171,10 +164,7 @@ def settings_profile_default(profile_id: int) -> ResponseReturnValue:
 @bp.post("/settings/languages/<int:profile_id>/delete")
 def settings_profile_delete(profile_id: int) -> ResponseReturnValue:
     with _database().session() as session:
-        profile = _profile(session, profile_id)
-        if profile.is_default:
-            raise Conflict("the default profile cannot be deleted; make another profile "
-                           "the default first", details={"id": profile_id})
+        profile = deletable_profile(session, profile_id)
         used = profile_usage(session).get(profile_id, 0)
         name = profile.name
         delete_profile(session, profile)
