@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import Response, current_app, redirect, request, session, url_for
+from flask import Response, current_app, g, redirect, request, session, url_for
 from sqlalchemy import select
 
 from db.models import WebUser
@@ -39,6 +39,15 @@ def password_fingerprint(password_hash: str) -> str:
 
 
 def current_user() -> str | None:
+    """The logged-in user name, checked against the database once per request (the
+    guard asks first, the page's top bar again)."""
+    if "sublarr_user" not in g:
+        g.sublarr_user = _session_user()
+    user: str | None = g.sublarr_user
+    return user
+
+
+def _session_user() -> str | None:
     username = session.get("user")
     if not username:
         return None
