@@ -25,12 +25,12 @@ def _check_request() -> Any:
         csrf.protect()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
-    database = current_app.database  # type: ignore[attr-defined]
-    if not has_users(database):
+    if current_user() is not None:
+        return None
+    # Only without a valid session: is there any account yet, or is this the first start?
+    if not has_users(current_app.database):  # type: ignore[attr-defined]
         return _send_to(url_for("web.setup"))
-    if current_user() is None:
-        return _send_to(url_for("web.login", next=request.full_path.rstrip("?")))
-    return None
+    return _send_to(url_for("web.login", next=request.full_path.rstrip("?")))
 
 
 def password_fingerprint(password_hash: str) -> str:
