@@ -17,8 +17,8 @@ from flask.typing import ResponseReturnValue
 
 from db.repositories.history import HistoryRepository
 from db.repositories.wanted import WantedRepository
-from job_queue import JobStatus
 from web.blueprint import bp
+from web.views.jobs import clip
 
 RECENT_LIMIT = 10
 ERROR_LIMIT = 90
@@ -28,7 +28,6 @@ WANTED_TILES = (("wanted", "Wanted", "warn"), ("searching", "Searching", "info")
                 ("ignored", "Ignored", "neutral"))
 QUEUE_TILES = (("running", "Running", "info"), ("queued", "Queued", "warn"),
                ("failed", "Failed jobs", "danger"))
-TRANSLATION_JOB = "translator.run_translation_job"
 ACTION_BADGES = {"downloaded": "ok", "upgraded": "info", "translated": "translated"}
 
 
@@ -54,16 +53,15 @@ def provider_health() -> list[dict[str, Any]]:
             else None,
             "last_success": _parse_time(row.get("last_success")),
             "last_failure": _parse_time(row.get("last_failure")),
-            "error_short": error if len(error) <= ERROR_LIMIT
-            else error[: ERROR_LIMIT - 1] + "\u2026",
+            "error_short": clip(error, ERROR_LIMIT),
         })
     rows.sort(key=lambda r: (not r["enabled"], r["provider"]))
     return rows
 
 
 def recent_activity() -> list[dict[str, Any]]:
-    """The latest history rows and finished translation jobs, newest first, each with a
-    label (series S01E02, or the file) and the subtitle's file name."""
+    """The latest history rows (downloads, upgrades, translations), newest first, each
+    with a label (series S01E02, or the file) and the subtitle's file name."""
     events = HistoryRepository(current_app.database).recent(RECENT_LIMIT)  # type: ignore[attr-defined]
     for event in events:
         label = event["title"] or (Path(event["video_path"]).stem if event["video_path"]
@@ -72,38 +70,8 @@ def recent_activity() -> list[dict[str, Any]]:
             label = f"{label} S{event['season']:02d}E{event['episode']:02d}"
         event["label"] = label
         event["file_name"] = Path(event["path"]).name if event["path"] else ""
-    events += recent_translations({e["path"] for e in events if e["action"] == "translated"})
-    events.sort(key=lambda e: e["at"], reverse=True)
-    events = events[:RECENT_LIMIT]
-    for event in events:
         event["badge"] = ACTION_BADGES.get(event["action"], "neutral")
     return events
-
-
-def recent_translations(recorded: set[str]) -> list[dict[str, Any]]:
-    """Translations write no history row of their own: their finished jobs stand in
-    (skipping any whose output a history row already names)."""
-    repository = current_app.job_queue.repository  # type: ignore[attr-defined]
-    jobs = repository.list_jobs(statuses=(JobStatus.COMPLETED.value,), limit=RECENT_LIMIT,
-                                func=TRANSLATION_JOB)
-    rows = []
-    for job in jobs:
-        result = job.result if isinstance(job.result, dict) else {}
-        output = str(result.get("output_path") or "")
-        if not output or output in recorded:
-            continue
-        source = Path(str(result.get("source_path") or output))
-        source_lang = result.get("source_lang") or ""
-        # "Show.S01E02.en.srt" -> "Show.S01E02": the video the subtitle belongs to.
-        stem = source.stem.removesuffix(f".{source_lang}") if source_lang else source.stem
-        rows.append({
-            "id": f"job-{job.id}", "at": job.finished_at or job.created_at,
-            "action": "translated", "language": result.get("target_lang"),
-            "provider": result.get("backend"), "score": None, "path": output,
-            "label": f"{stem} (from {source_lang or 'unknown'})",
-            "file_name": Path(output).name,
-        })
-    return rows
 
 
 def dashboard_context() -> dict[str, Any]:
