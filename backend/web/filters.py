@@ -18,6 +18,15 @@ NAV = (
 )
 
 
+def parse_timestamp(value: str | None) -> datetime | None:
+    """An API timestamp (ISO 8601) as an aware datetime; SQLite's come back without a
+    zone and are UTC."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def ago(value: datetime | None, now: datetime | None = None) -> str:
     """'3 min ago' / 'in 2 h' — the *arr apps' relative times."""
     if value is None:

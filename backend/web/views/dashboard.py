@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from db.repositories.history import HistoryRepository
 from db.repositories.wanted import WantedRepository
 from web.blueprint import bp
+from web.filters import parse_timestamp
 from web.views.jobs import clip
 
 RECENT_LIMIT = 10
@@ -31,13 +32,6 @@ QUEUE_TILES = (("running", "Running", "info"), ("queued", "Queued", "warn"),
 ACTION_BADGES = {"downloaded": "ok", "upgraded": "info", "translated": "translated"}
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def provider_health() -> list[dict[str, Any]]:
     """The provider stats rows (enabled providers first) with times as datetimes and a
     short error; `throttled` when a rate limit still holds."""
@@ -45,14 +39,14 @@ def provider_health() -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     rows = []
     for row in manager.stats():
-        throttled_until = _parse_time(row.get("throttled_until"))
+        throttled_until = parse_timestamp(row.get("throttled_until"))
         error = row.get("last_error") or ""
         rows.append({
             **row,
             "throttled_until": throttled_until if throttled_until and throttled_until > now
             else None,
-            "last_success": _parse_time(row.get("last_success")),
-            "last_failure": _parse_time(row.get("last_failure")),
+            "last_success": parse_timestamp(row.get("last_success")),
+            "last_failure": parse_timestamp(row.get("last_failure")),
             "error_short": clip(error, ERROR_LIMIT),
         })
     rows.sort(key=lambda r: (not r["enabled"], r["provider"]))

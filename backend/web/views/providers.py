@@ -22,6 +22,7 @@ from errors import ApiError
 from providers.registry import REGISTRY
 from routes.providers import check_provider, known_provider
 from web.blueprint import bp
+from web.filters import parse_timestamp
 from web.views.provider_chart import WINDOW, Chart, build_chart
 
 if TYPE_CHECKING:
@@ -67,8 +68,7 @@ class ProviderCard:
 
     def when(self, key: str) -> datetime | None:
         """An ISO timestamp of the stats row as a datetime (for the `ago` filter)."""
-        value = self.row.get(key)
-        return datetime.fromisoformat(value) if value else None
+        return parse_timestamp(self.row.get(key))
 
 
 def _manager() -> ProviderManager:

@@ -44,6 +44,7 @@ from routes.wanted import (
 )
 from wanted import STATUSES
 from web.blueprint import bp
+from web.filters import parse_timestamp
 
 # The listing's GET parameters, in the order they appear in a shared URL.
 LIST_ARGS = ("status", "language", "q", "sort", "order", "page_size", "page")
@@ -70,14 +71,6 @@ def wanted_list_args(source: Any) -> dict[str, str]:
 
 
 # -- reading ------------------------------------------------------------------------
-
-
-def _when(value: str | None) -> datetime | None:
-    """An API timestamp as an aware datetime (SQLite hands back naive UTC ones)."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def active_search_jobs(item_ids: list[int]) -> dict[int, str]:
@@ -116,8 +109,8 @@ def _decorate(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         item["media"] = media_label(item)
         item["file_name"] = Path(item["path"]).name
         item["lang"] = language_label(item["language"], item["variant"])
-        item["last_search"] = _when(item["last_search_at"])
-        item["next_search"] = _when(item["next_search_at"])
+        item["last_search"] = parse_timestamp(item["last_search_at"])
+        item["next_search"] = parse_timestamp(item["next_search_at"])
         item["due_now"] = item["next_search"] is not None and item["next_search"] <= now
         item["busy"] = item["status"] == "searching" or job is not None
         item["shown_status"] = ("queued" if job == "queued" and item["status"] == "wanted"
